@@ -1,0 +1,188 @@
+package actors
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"yatagarasu/buckets"
+	"yatagarasu/supervision"
+)
+
+// Child names under a bucket supervisor; they are the `child` metrics label.
+const childCredentials = "credentials"
+
+// tick asks the bucket supervisor to sample its bucket.
+type tick struct{}
+
+// upstreamFailed is the hot path's edge event: an attempt failed and the
+// supervisor should re-assess now rather than at its next tick.
+type upstreamFailed struct{}
+
+// bucketSupervisor owns one bucket: its state decisions, its published
+// Snapshot and its children. Every field is owned by the actor (one message at
+// a time): no locks.
+type bucketSupervisor struct {
+	b   *buckets.Bucket
+	set Settings
+	log *slog.Logger
+
+	strategy actor.SupervisorStrategy
+	restarts map[string]*metrics.Counter // actor_restarts_total by child
+
+	window    *buckets.Window
+	last      buckets.Totals // the bucket's outcomes at the last tick
+	creds     aws.Credentials
+	credErr   error
+	credSeen  bool   // a retrieval has reported at least once
+	gaveUp    string // set when a child's restart budget is spent
+	published *buckets.Snapshot
+	ticker    scheduler.CancelFunc
+}
+
+func newBucketSupervisor(b *buckets.Bucket, set Settings) actor.Producer {
+	return func() actor.Actor {
+		s := &bucketSupervisor{
+			b:        b,
+			set:      set,
+			log:      set.Log.With("bucket", b.Name()),
+			restarts: map[string]*metrics.Counter{},
+			window:   buckets.NewWindow(int(buckets.WindowLength / set.Tick)),
+		}
+		s.strategy = supervision.OneForOne(set.ChildBudget, s, set.Now)
+		return s
+	}
+}
+
+// Receive implements actor.Actor.
+func (s *bucketSupervisor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.last = s.b.Outcomes()
+		s.b.SetEvents(edgeSender{sys: ctx.ActorSystem(), pid: ctx.Self()})
+		s.b.ArmEdge()
+		s.spawnChildren(ctx)
+		s.ticker = scheduler.NewTimerScheduler(ctx).SendRepeatedly(s.set.Tick, s.set.Tick, ctx.Self(), tick{})
+		s.publish()
+	case tick:
+		now := s.b.Outcomes()
+		s.window.Push(now.Sub(s.last))
+		s.last = now
+		s.b.ArmEdge()
+		s.publish()
+	case upstreamFailed:
+		s.publish()
+	case credentialsResult:
+		s.credSeen = true
+		s.credErr = msg.err
+		if msg.err == nil {
+			s.creds = msg.creds
+		}
+		s.publish()
+	case *actor.Terminated:
+		if s.gaveUp != "" {
+			// A child spent its restart budget: this bucket cannot work as
+			// configured. Stop; the root re-creates us after a backoff.
+			s.publish()
+			ctx.Stop(ctx.Self())
+		}
+	case *actor.Stopping:
+		if s.ticker != nil {
+			s.ticker()
+		}
+		s.b.SetEvents(nil)
+		if s.gaveUp == "" {
+			s.gaveUp = "bucket supervisor stopped"
+		}
+		s.publish()
+	}
+}
+
+func (s *bucketSupervisor) spawnChildren(ctx actor.Context) {
+	props := actor.PropsFromProducer(newCredentialRefresher(s.b, s.set.Now))
+	if _, err := ctx.SpawnNamed(props, childCredentials); err != nil {
+		s.log.Error("spawning child failed", "child", childCredentials, "err", err)
+	}
+}
+
+// publish decides the bucket's state and publishes it when it changed.
+func (s *bucketSupervisor) publish() {
+	now := s.set.Now()
+	recent := s.window.Sum()
+	pending := s.b.Outcomes().Sub(s.last)
+	recent.Attempts += pending.Attempts
+	recent.Failures += pending.Failures
+
+	have := buckets.Usable(s.creds, now)
+	status := buckets.CredentialStatus{Have: have, Err: s.credErr}
+	if !s.credSeen {
+		status.Err = nil
+	}
+	state, reason := buckets.Assess(status, recent)
+	if s.gaveUp != "" {
+		state, reason = buckets.NotReady, s.gaveUp
+	}
+	next := &buckets.Snapshot{State: state, Reason: reason, Credentials: s.creds, HasCredentials: have, Recent: recent, At: now}
+	if p := s.published; p != nil && p.State == next.State && p.Reason == next.Reason &&
+		p.HasCredentials == next.HasCredentials && p.Credentials == next.Credentials && p.Recent == next.Recent {
+		return
+	}
+	if p := s.published; p == nil || p.State != next.State {
+		s.log.Info("bucket state", "state", state.String(), "reason", reason)
+	}
+	s.published = next
+	s.b.Publish(next)
+}
+
+// HandleFailure implements actor.SupervisorStrategy for this actor's children
+// (protoactor asks the parent actor first), delegating to a OneForOne strategy
+// whose Observer is this actor.
+func (s *bucketSupervisor) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, msg any) {
+	s.strategy.HandleFailure(sys, sup, child, rs, reason, msg)
+}
+
+// Restarted implements supervision.Observer.
+func (s *bucketSupervisor) Restarted(child *actor.PID, reason any) {
+	name := childName(child)
+	s.restartCounter(name).Inc()
+	s.log.Warn("child restarted", "child", name, "reason", fmt.Sprint(reason))
+}
+
+// Stopped implements supervision.Observer.
+func (s *bucketSupervisor) Stopped(child *actor.PID, reason any, budgetSpent bool) {
+	name := childName(child)
+	s.gaveUp = fmt.Sprintf("%s failed: %v", name, reason)
+	if budgetSpent {
+		s.gaveUp = fmt.Sprintf("%s exceeded its restart budget (%d in %v): %v", name, s.set.ChildBudget.Max, s.set.ChildBudget.Within, reason)
+	}
+	s.log.Error("child stopped", "child", name, "reason", fmt.Sprint(reason), "budget_spent", budgetSpent)
+}
+
+func (s *bucketSupervisor) restartCounter(child string) *metrics.Counter {
+	c := s.restarts[child]
+	if c == nil {
+		c = s.b.Metrics().Set().GetOrCreateCounter(`actor_restarts_total{bucket=` + strconv.Quote(s.b.Name()) + `,child=` + strconv.Quote(child) + `}`)
+		s.restarts[child] = c
+	}
+	return c
+}
+
+// childName is the last element of a child's PID ("…/credentials").
+func childName(pid *actor.PID) string {
+	id := pid.GetId()
+	return id[strings.LastIndexByte(id, '/')+1:]
+}
+
+// edgeSender implements buckets.Events with one Send per edge.
+type edgeSender struct {
+	sys *actor.ActorSystem
+	pid *actor.PID
+}
+
+func (e edgeSender) UpstreamFailed(*buckets.Bucket) { e.sys.Root.Send(e.pid, upstreamFailed{}) }

@@ -1,0 +1,123 @@
+package buckets
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// readQueryParams are the GetObject/HeadObject query parameters forwarded to S3
+// (and signed). Every other client parameter is dropped: it is either
+// meaningless on a read or a credential (X-Amz-Signature, tokens…).
+var readQueryParams = [...]string{
+	"partNumber",
+	"response-cache-control",
+	"response-content-disposition",
+	"response-content-encoding",
+	"response-content-language",
+	"response-content-type",
+	"response-expires",
+	"versionId",
+}
+
+func isReadQueryParam(key []byte) bool {
+	for _, p := range readQueryParams {
+		if string(key) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedHeaders are the client request headers that reach S3: the range and
+// conditional headers, and the x-amz-* headers a read may carry (SSE-C keys,
+// checksum mode, requester pays, expected owner). Everything else, client
+// credentials (Authorization, X-Amz-Date, X-Amz-Security-Token,
+// X-Amz-Content-Sha256) included, is dropped.
+var forwardedHeaders = [...]string{
+	"Range",
+	"If-Match",
+	"If-None-Match",
+	"If-Modified-Since",
+	"If-Unmodified-Since",
+	"X-Amz-Server-Side-Encryption-Customer-Algorithm",
+	"X-Amz-Server-Side-Encryption-Customer-Key",
+	"X-Amz-Server-Side-Encryption-Customer-Key-Md5",
+	"X-Amz-Checksum-Mode",
+	"X-Amz-Request-Payer",
+	"X-Amz-Expected-Bucket-Owner",
+}
+
+// queryParam locates one decoded name=value pair in a scratch buffer:
+// name is scratch[start:mid], value is scratch[mid:end].
+type queryParam struct{ start, mid, end int }
+
+// appendCanonicalQuery appends to dst the allowed parameters of the client's
+// raw query in SigV4 canonical form (sorted by name then value, encoded with
+// %20 for space), which is both what is signed and what is sent. scratch holds
+// the decoded pairs and is returned for reuse. ok is false when any parameter,
+// allowed or not, is malformed percent-encoding.
+func appendCanonicalQuery(dst, scratch, raw []byte) (out, scratchOut []byte, ok bool) {
+	var pairs [8]queryParam
+	kept := pairs[:0]
+	scratch = scratch[:0]
+	for len(raw) > 0 {
+		var part []byte
+		if i := bytes.IndexByte(raw, '&'); i >= 0 {
+			part, raw = raw[:i], raw[i+1:]
+		} else {
+			part, raw = raw, nil
+		}
+		if len(part) == 0 {
+			continue
+		}
+		name, value, _ := bytes.Cut(part, []byte{'='})
+		p := queryParam{start: len(scratch)}
+		if scratch, ok = appendUnescaped(scratch, name, true); !ok {
+			return dst, scratch, false
+		}
+		p.mid = len(scratch)
+		if scratch, ok = appendUnescaped(scratch, value, true); !ok {
+			return dst, scratch, false
+		}
+		p.end = len(scratch)
+		if isReadQueryParam(scratch[p.start:p.mid]) {
+			kept = append(kept, p)
+		} else {
+			scratch = scratch[:p.start]
+		}
+	}
+	// Insertion sort: a handful of pairs, and no allocation (sort.Slice has one).
+	for i := 1; i < len(kept); i++ {
+		for j := i; j > 0 && queryLess(scratch, kept[j], kept[j-1]); j-- {
+			kept[j], kept[j-1] = kept[j-1], kept[j]
+		}
+	}
+	for i, p := range kept {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = appendEscaped(dst, scratch[p.start:p.mid], false)
+		dst = append(dst, '=')
+		dst = appendEscaped(dst, scratch[p.mid:p.end], false)
+	}
+	return dst, scratch, true
+}
+
+// queryLess orders pairs by name, then value, as SigV4's canonical query does.
+func queryLess(scratch []byte, a, b queryParam) bool {
+	if c := bytes.Compare(scratch[a.start:a.mid], scratch[b.start:b.mid]); c != 0 {
+		return c < 0
+	}
+	return bytes.Compare(scratch[a.mid:a.end], scratch[b.mid:b.end]) < 0
+}
+
+// copyForwardedHeaders copies the allowed client headers into the upstream
+// request.
+func copyForwardedHeaders(dst *fasthttp.RequestHeader, src *fasthttp.RequestHeader) {
+	for _, name := range forwardedHeaders {
+		if v := src.Peek(name); len(v) > 0 {
+			dst.SetBytesV(name, v)
+		}
+	}
+}

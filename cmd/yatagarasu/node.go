@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/valyala/fasthttp"
+
+	"yatagarasu/actors"
+	"yatagarasu/buckets"
+	"yatagarasu/config"
+	"yatagarasu/demostore"
+	"yatagarasu/gateway"
+)
+
+// nodeOptions are seams for tests; production leaves them zero.
+type nodeOptions struct {
+	// credentials, when set, overrides the credential provider of the buckets
+	// it names (by bucket name).
+	credentials map[string]aws.CredentialsProvider
+	// dial, when set, replaces dialing for every bucket's upstream.
+	dial func(addr string) (net.Conn, error)
+	// actors overrides the supervision tree's settings (tick, budgets).
+	actors actors.Settings
+}
+
+// node is one running proxy: demo store (optional), supervision tree, gateway
+// and listeners. Its methods are called by one goroutine (main or a test).
+type node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	demo    *demostore.Store
+	sys     *actors.System
+	gw      *gateway.Gateway
+	buckets []*buckets.Bucket
+	servers []*fasthttp.Server
+	lns     []net.Listener
+	// errc receives a listener's Serve error.
+	errc chan error
+}
+
+// startNode builds everything cfg describes and starts listening. On error,
+// whatever was started is stopped again.
+func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node, err error) {
+	n = &node{cfg: cfg, log: log, errc: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			n.stop(context.Background())
+		}
+	}()
+	if d := cfg.DemoStore; d != nil {
+		if n.demo, err = demostore.Start(d.Address, d.Bucket, log); err != nil {
+			return n, err
+		}
+	}
+	set := opts.actors
+	set.Log = log
+	n.sys = actors.Start(set)
+	for _, bc := range cfg.Buckets {
+		b, err := buckets.New(bc, buckets.Options{Credentials: opts.credentials[bc.Name], Dial: opts.dial})
+		if err != nil {
+			return n, err
+		}
+		n.buckets = append(n.buckets, b)
+		if err := n.sys.Add(b); err != nil {
+			return n, err
+		}
+	}
+	n.gw = gateway.New(gateway.Options{Version: version(), BuiltinsOnMain: cfg.Admin.Port == 0, Log: log})
+	n.gw.SetTable(&gateway.Table{Router: buckets.NewRouter(n.buckets), Generation: 1})
+
+	if err := n.listen("main", net.JoinHostPort(cfg.Server.Address, strconv.Itoa(cfg.Server.Port)), n.gw.Handler()); err != nil {
+		return n, err
+	}
+	if cfg.Admin.Port != 0 {
+		if err := n.listen("admin", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Admin.Port)), n.gw.AdminHandler()); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (n *node) listen(name, addr string, h fasthttp.RequestHandler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	srv := n.gw.NewServer("yatagarasu", h)
+	n.servers = append(n.servers, srv)
+	n.lns = append(n.lns, ln)
+	n.log.Info("listening", "listener", name, "address", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			n.errc <- fmt.Errorf("%s listener: %w", name, err)
+		}
+	}()
+	return nil
+}
+
+// addr returns the main listener's address.
+func (n *node) addr() string { return n.lns[0].Addr().String() }
+
+// adminAddr returns the admin listener's address, or the main one.
+func (n *node) adminAddr() string { return n.lns[len(n.lns)-1].Addr().String() }
+
+// stop closes the listeners, lets in-flight requests (streams included) finish
+// until ctx is done, then stops the tree, the pools and the demo store.
+func (n *node) stop(ctx context.Context) error {
+	var errs []error
+	if n.gw != nil {
+		n.gw.SetDraining(true)
+	}
+	for _, s := range n.servers {
+		if err := s.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.sys != nil {
+		if err := n.sys.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, b := range n.buckets {
+		b.Close()
+	}
+	if n.demo != nil {
+		if err := n.demo.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,132 @@
+// Package config owns yatagarasu's configuration: the TOML file format, its
+// defaults, `${ENV}` substitution and validation. Load runs the same code at start
+// and on every reload, so a file that starts also reloads and vice versa.
+//
+// Every key documented here has an effect; a key the proxy cannot honour is not
+// parsed and ignored but rejected as unknown, with the file, key and line.
+package config
+
+import (
+	"time"
+)
+
+// Config is one whole configuration file after defaults and validation.
+// A *Config returned by Load is immutable: the proxy shares it between goroutines
+// without locks, and a reload builds a new one.
+type Config struct {
+	// Server configures the client-facing listener.
+	Server Server `toml:"server"`
+	// Admin configures the built-in endpoints (/health, /ready, /metrics, /admin/).
+	Admin Admin `toml:"admin"`
+	// DemoStore, when present, starts an in-process S3-compatible store seeded
+	// with a few objects, so the proxy serves something on a fresh machine. Nil
+	// when the file has no [demo_store] table.
+	DemoStore *DemoStore `toml:"demo_store"`
+	// Buckets are the routes: each maps a path prefix to an S3 bucket. At least one.
+	Buckets []Bucket `toml:"buckets"`
+
+	// File is the path the configuration was read from (not a TOML key).
+	File string `toml:"-"`
+}
+
+// Server configures the client-facing HTTP listener.
+type Server struct {
+	// Address is the host or IP to listen on. Default "127.0.0.1".
+	Address string `toml:"address"`
+	// Port is the TCP port to listen on. Default 8080 when the key is absent;
+	// an explicit 0 asks the OS for a free port (logged at start).
+	Port int `toml:"port"`
+}
+
+// Admin configures where the built-in endpoints are served.
+type Admin struct {
+	// Port, when non-zero, moves /health, /ready, /metrics and /admin/ to a
+	// separate listener on 127.0.0.1:Port; the main listener then routes every
+	// path to the buckets. Zero (the default) serves them on the main listener,
+	// where they win over every bucket prefix, "/" included.
+	Port int `toml:"port"`
+}
+
+// DemoStore configures the embedded demo S3 store (see package demostore).
+type DemoStore struct {
+	// Address is the loopback host:port the store listens on. Required.
+	Address string `toml:"address"`
+	// Bucket is the bucket created and seeded with sample objects. Default "demo".
+	Bucket string `toml:"bucket"`
+}
+
+// Bucket is one route: requests whose path starts with PathPrefix are served
+// from the S3 bucket described by S3.
+type Bucket struct {
+	// Name identifies the route in logs, /ready and the `bucket` metrics label.
+	// Required, unique, letters, digits, '.', '_' and '-' only.
+	Name string `toml:"name"`
+	// PathPrefix is matched against the decoded request path on a segment
+	// boundary ("/data" matches "/data/x" but not "/database/x"); the longest
+	// matching prefix wins. "/" matches every path. Required, unique, starts
+	// with "/", no trailing "/" (except "/" itself), no empty, "." or ".."
+	// segments, no '%', '?', '#' or '\'.
+	PathPrefix string `toml:"path_prefix"`
+	// S3 describes the upstream bucket.
+	S3 S3 `toml:"s3"`
+}
+
+// S3 describes one upstream S3 bucket and how to reach it.
+type S3 struct {
+	// Bucket is the S3 bucket name. Required.
+	Bucket string `toml:"bucket"`
+	// Region is the SigV4 signing region. Default "us-east-1".
+	Region string `toml:"region"`
+	// Endpoint is the base URL of an S3-compatible server, "http://host:port" or
+	// "https://host[:port]" with no path or query. Empty means AWS:
+	// https://s3.<region>.amazonaws.com.
+	Endpoint string `toml:"endpoint"`
+	// ForcePathStyle addresses the bucket as <endpoint>/<bucket>/<key> instead of
+	// the virtual-hosted <bucket>.<endpoint host>/<key>. Default false.
+	ForcePathStyle bool `toml:"force_path_style"`
+	// AccessKey and SecretKey are static credentials; give both or neither.
+	// When neither is given, aws-sdk-go-v2's default credential chain is used
+	// (environment, shared config files, SSO, container and instance roles),
+	// refreshed in the background before expiry.
+	AccessKey string `toml:"access_key"`
+	// SecretKey: see AccessKey.
+	SecretKey string `toml:"secret_key"`
+	// SessionToken goes with temporary static credentials; requires AccessKey.
+	SessionToken string `toml:"session_token"`
+
+	// ConnectionPoolSize is the most connections open to the endpoint at once.
+	// Default 50.
+	ConnectionPoolSize int `toml:"connection_pool_size"`
+	// MaxIdleConnections is the most connections kept open while idle; a
+	// connection released beyond this is closed. Default 10; at most
+	// ConnectionPoolSize; 0 closes every connection after its request. A
+	// pointer only so that an explicit 0 differs from an absent key: never nil
+	// in a Config returned by Load.
+	MaxIdleConnections *int `toml:"max_idle_connections"`
+	// IdleTimeout closes a pooled connection left unused this long. Default "90s".
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ConnectionWaitTimeout is how long a request waits for a free connection
+	// when all ConnectionPoolSize are busy, before 503 SlowDown. Default "1s";
+	// "0s" fails at once.
+	ConnectionWaitTimeout Duration `toml:"connection_wait_timeout"`
+	// Timeout bounds one upstream attempt, from taking a connection until the
+	// response headers arrive. Default "20s".
+	Timeout Duration `toml:"timeout"`
+	// ConnectTimeout bounds establishing a new TCP (and TLS) connection.
+	// Default "5s"; at most Timeout.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
+// Defaults, exported so documentation and tests name them once.
+const (
+	DefaultAddress               = "127.0.0.1"
+	DefaultPort                  = 8080
+	DefaultRegion                = "us-east-1"
+	DefaultDemoBucket            = "demo"
+	DefaultConnectionPoolSize    = 50
+	DefaultMaxIdleConnections    = 10
+	DefaultIdleTimeout           = 90 * time.Second
+	DefaultConnectionWaitTimeout = time.Second
+	DefaultTimeout               = 20 * time.Second
+	DefaultConnectTimeout        = 5 * time.Second
+)

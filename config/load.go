@@ -1,0 +1,156 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads, decodes, defaults and validates the file at path. Errors in the
+// file are *Error values (joined when there are several) that name the file,
+// the key, its line and the reason; they all match ErrInvalid.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse is Load for data already read; file names it in errors.
+func Parse(data []byte, file string) (*Config, error) {
+	c := &Config{File: file}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: file, Key: pe.LastKey, Line: pe.Position.Line, Reason: pe.Message}
+		}
+		return nil, decodeError(file, err)
+	}
+	p := &problems{file: file, lines: indexKeys(data)}
+	reportUnknown(md, p)
+	expandEnv(reflect.ValueOf(c).Elem(), "", p)
+	c.applyDefaults(md)
+	c.validate(p)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decoderMessage matches the decoder's type errors, which are not ParseErrors:
+// `toml: line 2 (last key "server.port"): incompatible types: ...`.
+var decoderMessage = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+
+// decodeError turns a non-ParseError from the decoder into an *Error.
+func decodeError(file string, err error) *Error {
+	m := decoderMessage.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: file, Reason: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	return &Error{File: file, Key: m[2], Line: line, Reason: m[3]}
+}
+
+// reportUnknown turns every key the decoder did not use into an error that
+// lists the keys its table accepts.
+func reportUnknown(md toml.MetaData, p *problems) {
+	seen := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		plain := k.String()
+		if seen[plain] {
+			continue
+		}
+		seen[plain] = true
+		reason := "unknown key"
+		if known := knownKeys(k[:len(k)-1]); len(known) > 0 {
+			reason += "; this table accepts: " + strings.Join(known, ", ")
+		}
+		paths := p.lines.matching(plain)
+		if len(paths) == 0 {
+			paths = []string{plain}
+		}
+		for _, path := range paths {
+			p.add(path, "%s", reason)
+		}
+	}
+}
+
+// knownKeys lists the TOML keys of the table at path, by reflection on Config.
+func knownKeys(path toml.Key) []string {
+	t := reflect.TypeOf(Config{})
+	for _, seg := range path {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := fieldByTOMLName(t, seg)
+		if !ok {
+			return nil
+		}
+		t = f.Type
+	}
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration{}) {
+		return nil
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		if n := tomlName(t.Field(i)); n != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func fieldByTOMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if tomlName(t.Field(i)) == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// applyDefaults fills every absent key with its documented default.
+func (c *Config) applyDefaults(md toml.MetaData) {
+	if c.Server.Address == "" {
+		c.Server.Address = DefaultAddress
+	}
+	if !md.IsDefined("server", "port") {
+		c.Server.Port = DefaultPort
+	}
+	if c.DemoStore != nil && c.DemoStore.Bucket == "" {
+		c.DemoStore.Bucket = DefaultDemoBucket
+	}
+	for i := range c.Buckets {
+		s := &c.Buckets[i].S3
+		if s.Region == "" {
+			s.Region = DefaultRegion
+		}
+		if s.ConnectionPoolSize == 0 {
+			s.ConnectionPoolSize = DefaultConnectionPoolSize
+		}
+		if s.MaxIdleConnections == nil {
+			n := min(DefaultMaxIdleConnections, s.ConnectionPoolSize)
+			s.MaxIdleConnections = &n
+		}
+		s.IdleTimeout = s.IdleTimeout.orDefault(DefaultIdleTimeout)
+		s.ConnectionWaitTimeout = s.ConnectionWaitTimeout.orDefault(DefaultConnectionWaitTimeout)
+		s.Timeout = s.Timeout.orDefault(DefaultTimeout)
+		s.ConnectTimeout = s.ConnectTimeout.orDefault(min(DefaultConnectTimeout, s.Timeout.Duration))
+	}
+}

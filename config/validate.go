@@ -1,0 +1,210 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// maxPoolSize caps connection_pool_size: beyond it a typo, not a plan.
+const maxPoolSize = 100_000
+
+// validate reports every invalid value; it runs after defaults are applied.
+func (c *Config) validate(p *problems) {
+	validHost(p, "server.address", c.Server.Address)
+	validPort(p, "server.port", c.Server.Port)
+	validPort(p, "admin.port", c.Admin.Port)
+	if c.Admin.Port != 0 && c.Admin.Port == c.Server.Port {
+		p.add("admin.port", "must differ from server.port (%d)", c.Server.Port)
+	}
+	if d := c.DemoStore; d != nil {
+		host, port, err := net.SplitHostPort(d.Address)
+		switch {
+		case d.Address == "":
+			p.add("demo_store.address", "is required: a loopback host:port such as \"127.0.0.1:9900\"")
+		case err != nil:
+			p.add("demo_store.address", "must be host:port: %v", err)
+		case !isLoopback(host):
+			p.add("demo_store.address", "must be a loopback address (127.0.0.1, ::1 or localhost): the demo store has no authentication")
+		default:
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				p.add("demo_store.address", "port %q must be a number from 1 to 65535", port)
+			}
+		}
+		if reason := bucketNameProblem(d.Bucket); reason != "" {
+			p.add("demo_store.bucket", "%s", reason)
+		}
+	}
+
+	if len(c.Buckets) == 0 {
+		p.add("buckets", "at least one [[buckets]] entry is required")
+	}
+	names := map[string]int{}
+	prefixes := map[string]int{}
+	for i := range c.Buckets {
+		b := &c.Buckets[i]
+		key := fmt.Sprintf("buckets[%d]", i)
+		switch {
+		case b.Name == "":
+			p.add(key+".name", "is required")
+		case !isLabel(b.Name):
+			p.add(key+".name", "%q may hold only letters, digits, '.', '_' and '-' (it is a metrics label)", b.Name)
+		}
+		if j, dup := names[b.Name]; dup && b.Name != "" {
+			p.add(key+".name", "%q is already the name of buckets[%d]", b.Name, j)
+		}
+		names[b.Name] = i
+		if reason := prefixProblem(b.PathPrefix); reason != "" {
+			p.add(key+".path_prefix", "%s", reason)
+		} else if j, dup := prefixes[b.PathPrefix]; dup {
+			p.add(key+".path_prefix", "%q is already the prefix of buckets[%d]", b.PathPrefix, j)
+		}
+		prefixes[b.PathPrefix] = i
+		b.S3.validate(p, key+".s3")
+	}
+}
+
+func (s *S3) validate(p *problems, key string) {
+	if reason := bucketNameProblem(s.Bucket); reason != "" {
+		p.add(key+".bucket", "%s", reason)
+	}
+	if !isRegion(s.Region) {
+		p.add(key+".region", "%q is not a region name (lowercase letters, digits and '-', e.g. \"eu-west-1\")", s.Region)
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		switch {
+		case err != nil:
+			p.add(key+".endpoint", "is not a URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			p.add(key+".endpoint", "%q must start with http:// or https://", s.Endpoint)
+		case u.Host == "" || u.Hostname() == "":
+			p.add(key+".endpoint", "%q has no host", s.Endpoint)
+		case u.User != nil:
+			p.add(key+".endpoint", "must not contain credentials; use access_key and secret_key")
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			p.add(key+".endpoint", "%q must be only scheme://host[:port], without a path or query", s.Endpoint)
+		case !s.ForcePathStyle && (net.ParseIP(u.Hostname()) != nil || !strings.Contains(u.Hostname(), ".")):
+			p.add(key+".endpoint", "host %q cannot take a virtual-hosted bucket name (<bucket>.%s); set force_path_style = true", u.Hostname(), u.Hostname())
+		default:
+			if port := u.Port(); port != "" {
+				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+					p.add(key+".endpoint", "port %q must be a number from 1 to 65535", port)
+				}
+			}
+		}
+	}
+	if (s.AccessKey == "") != (s.SecretKey == "") {
+		p.add(key+".access_key", "access_key and secret_key go together: give both, or neither to use the default AWS credential chain")
+	}
+	if s.SessionToken != "" && s.AccessKey == "" {
+		p.add(key+".session_token", "needs access_key and secret_key")
+	}
+	if s.ConnectionPoolSize < 1 || s.ConnectionPoolSize > maxPoolSize {
+		p.add(key+".connection_pool_size", "must be from 1 to %d, got %d", maxPoolSize, s.ConnectionPoolSize)
+	}
+	if n := *s.MaxIdleConnections; n < 0 || n > s.ConnectionPoolSize {
+		p.add(key+".max_idle_connections", "must be from 0 to connection_pool_size (%d), got %d", s.ConnectionPoolSize, n)
+	}
+	if s.IdleTimeout.Duration <= 0 {
+		p.add(key+".idle_timeout", "must be positive")
+	}
+	if s.Timeout.Duration <= 0 {
+		p.add(key+".timeout", "must be positive")
+	}
+	if s.ConnectTimeout.Duration <= 0 {
+		p.add(key+".connect_timeout", "must be positive")
+	} else if s.ConnectTimeout.Duration > s.Timeout.Duration {
+		p.add(key+".connect_timeout", "(%v) must not exceed timeout (%v)", s.ConnectTimeout.Duration, s.Timeout.Duration)
+	}
+}
+
+// prefixProblem says what is wrong with a path_prefix, or "".
+func prefixProblem(prefix string) string {
+	switch {
+	case prefix == "":
+		return "is required, e.g. \"/media\" (or \"/\" for every path)"
+	case prefix[0] != '/':
+		return fmt.Sprintf("%q must start with '/'", prefix)
+	case prefix == "/":
+		return ""
+	case strings.HasSuffix(prefix, "/"):
+		return fmt.Sprintf("%q must not end with '/': prefixes match on segment boundaries already", prefix)
+	case strings.ContainsAny(prefix, "%?#\\"):
+		return fmt.Sprintf("%q must not contain '%%', '?', '#' or '\\': write the decoded path", prefix)
+	}
+	for _, seg := range strings.Split(prefix[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Sprintf("%q has an empty, '.' or '..' segment", prefix)
+		}
+	}
+	for _, c := range prefix {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Sprintf("%q contains a control character", prefix)
+		}
+	}
+	return ""
+}
+
+// bucketNameProblem accepts the names S3-compatible servers use (AWS's rules
+// are stricter; S3 itself rejects what it does not take).
+func bucketNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "is required"
+	case len(name) > 255:
+		return "must be at most 255 characters"
+	case !isLabel(name):
+		return fmt.Sprintf("%q may hold only letters, digits, '.', '_' and '-'", name)
+	}
+	return ""
+}
+
+func isLabel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isRegion(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validHost(p *problems, key, host string) {
+	if net.ParseIP(host) != nil {
+		return
+	}
+	if host == "" || strings.ContainsAny(host, ":/ []") {
+		p.add(key, "%q must be a host name or an IP address without a port", host)
+	}
+}
+
+func validPort(p *problems, key string, port int) {
+	if port < 0 || port > 65535 {
+		p.add(key, "must be from 0 to 65535, got %d", port)
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"yatagarasu/buckets"
+)
+
+// allowedMethods is the Allow header of 405 and OPTIONS answers.
+const allowedMethods = "GET, HEAD, OPTIONS"
+
+// unroutedLabel is the bucket label of requests that reach no bucket. It
+// cannot collide with a bucket name, which may not contain parentheses.
+const unroutedLabel = "(none)"
+
+// Table is the routing state one configuration generation produced. Immutable:
+// a reload publishes a new Table with SetTable.
+type Table struct {
+	// Router maps paths to buckets.
+	Router *buckets.Router
+	// Generation counts successful configuration loads, starting at 1.
+	Generation uint64
+}
+
+// Options configure a Gateway. Zero values take the defaults named beside them.
+type Options struct {
+	// Version is reported by /health.
+	Version string
+	// BuiltinsOnMain serves /health, /ready, /metrics and /admin/ on the main
+	// handler, ahead of every bucket prefix. False when they have their own
+	// listener ([admin] port).
+	BuiltinsOnMain bool
+	// StreamIdleTimeout bounds a response stream's wait for the next byte, on
+	// either side. Default buckets.DefaultStreamIdleTimeout.
+	StreamIdleTimeout time.Duration
+	// Log receives errors and lifecycle events. Default slog.Default().
+	Log *slog.Logger
+}
+
+// Gateway serves client requests. Its methods are safe for concurrent use.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	table    atomic.Pointer[Table]
+	draining atomic.Bool
+	inFlight atomic.Int64
+
+	// unrouted counts requests that reached no bucket.
+	unrouted *buckets.Metrics
+	// server holds node-wide series (in-flight).
+	server *metrics.Set
+}
+
+// New returns a gateway with an empty routing table: every path is 404 until
+// SetTable.
+func New(opts Options) *Gateway {
+	if opts.StreamIdleTimeout <= 0 {
+		opts.StreamIdleTimeout = buckets.DefaultStreamIdleTimeout
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	g := &Gateway{opts: opts, log: opts.Log, started: time.Now(), unrouted: buckets.NewMetrics(unroutedLabel), server: metrics.NewSet()}
+	g.table.Store(&Table{Router: buckets.NewRouter(nil)})
+	g.server.NewGauge("http_requests_in_flight", func() float64 { return float64(g.inFlight.Load()) })
+	return g
+}
+
+// SetTable publishes a new routing table; requests already routed finish on
+// the buckets they were routed to.
+func (g *Gateway) SetTable(t *Table) { g.table.Store(t) }
+
+// CurrentTable returns the routing table in use.
+func (g *Gateway) CurrentTable() *Table { return g.table.Load() }
+
+// SetDraining makes /ready answer 503 so load balancers stop sending traffic;
+// requests are still served.
+func (g *Gateway) SetDraining(v bool) { g.draining.Store(v) }
+
+// InFlight returns the number of requests being served (a streamed response
+// counts until its last byte is written or its client is gone).
+func (g *Gateway) InFlight() int64 { return g.inFlight.Load() }

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"yatagarasu/buckets"
+)
+
+// exchange is one proxied request from Fetch until its response body is
+// written: it is the body stream fasthttp writes to the client, and it does
+// the accounting when fasthttp closes it. Pooled; one goroutine at a time.
+type exchange struct {
+	g      *Gateway
+	b      *buckets.Bucket
+	resp   *fasthttp.Response // the upstream response; lives with the exchange
+	body   buckets.Body
+	client net.Conn
+	method buckets.Method
+	status int
+	start  time.Time
+	// writeDeadline is when the client connection's write deadline expires.
+	writeDeadline time.Time
+}
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{resp: new(fasthttp.Response)} }}
+
+// skipResponseHeaders are upstream headers not passed to the client:
+// hop-by-hop headers, framing (fasthttp writes its own Content-Length and
+// Date), and headers the gateway sets itself.
+func skipResponseHeader(k []byte) bool {
+	switch string(k) {
+	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Content-Length", "Date", "Server", "X-Request-Id":
+		return true
+	}
+	return false
+}
+
+// proxy fetches key from b and streams S3's answer back unchanged: status,
+// headers that matter to clients, and the body without buffering it.
+func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets.Inbound, m buckets.Method, rid []byte) {
+	x := exchangePool.Get().(*exchange)
+	x.g, x.b, x.method, x.start = g, b, m, ctx.Time()
+	if err := b.Fetch(in, x.resp, x.start); err != nil {
+		x.status = writeError(ctx, err, rid)
+		g.logUpstreamError(b, err, rid)
+		x.finish(nil)
+		return
+	}
+	x.status = x.resp.StatusCode()
+	out := &ctx.Response
+	out.SetStatusCode(x.status)
+	for k, v := range x.resp.Header.All() {
+		if !skipResponseHeader(k) {
+			out.Header.AddBytesKV(k, v)
+		}
+	}
+	if !x.body.Start(b, x.resp, g.opts.StreamIdleTimeout) {
+		// No body on the wire (HEAD, 304, 204): keep S3's Content-Length, which
+		// for HEAD is the object's size.
+		if cl := x.resp.Header.ContentLength(); cl >= 0 {
+			out.Header.SetContentLength(cl)
+		}
+		x.finish(nil)
+		return
+	}
+	x.client = ctx.Conn()
+	cl := x.resp.Header.ContentLength()
+	if cl < 0 {
+		cl = -1 // chunked or read-until-close upstream: chunked to the client
+	}
+	// fasthttp writes the body after the handler returns and then calls
+	// CloseWithError, which finishes the exchange.
+	out.SetBodyStream(x, cl)
+}
+
+// Read feeds fasthttp's response writer. Before handing out each chunk it
+// moves the client connection's write deadline forward, so a client that
+// stops reading is cut after the idle timeout rather than held forever.
+func (x *exchange) Read(p []byte) (int, error) {
+	if idle := x.g.opts.StreamIdleTimeout; x.client != nil {
+		if now := time.Now(); x.writeDeadline.Sub(now) < idle/2 {
+			x.writeDeadline = now.Add(idle)
+			_ = x.client.SetWriteDeadline(x.writeDeadline)
+		}
+	}
+	return x.body.Read(p)
+}
+
+// CloseWithError implements fasthttp.ReadCloserWithError: fasthttp calls it
+// once the body is written (err nil) or writing failed (err is the client's
+// write error or the stream's read error).
+func (x *exchange) CloseWithError(err error) error {
+	x.finish(err)
+	return nil
+}
+
+// finish records the request's metrics, hands the upstream connection back
+// and returns the exchange to the pool.
+func (x *exchange) finish(writeErr error) {
+	m := x.b.Metrics()
+	if x.body.Err() != nil {
+		m.StreamsCutUpstream.Inc()
+	} else if writeErr != nil {
+		m.StreamsCutClient.Inc()
+	}
+	m.BytesOut.Add(int(x.body.Len()))
+	x.body.Finish()
+	x.g.recordRequest(m, x.method, x.status, x.start)
+	if x.client != nil {
+		_ = x.client.SetWriteDeadline(time.Time{})
+	}
+	x.resp.Reset()
+	*x = exchange{resp: x.resp}
+	exchangePool.Put(x)
+}
+
+// logUpstreamError logs a failed fetch; pool exhaustion and not-ready are
+// counted, not logged, so an overload does not flood the log.
+func (g *Gateway) logUpstreamError(b *buckets.Bucket, err error, rid []byte) {
+	switch classify(err).status {
+	case fasthttp.StatusBadGateway, fasthttp.StatusGatewayTimeout, fasthttp.StatusInternalServerError:
+		g.log.Warn("upstream request failed", "bucket", b.Name(), "request_id", string(rid), "err", err)
+	}
+}
