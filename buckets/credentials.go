@@ -50,10 +50,13 @@ func (g guardedProvider) Retrieve(ctx context.Context) (c aws.Credentials, err e
 }
 
 // credentialSource is a bucket's credential provider behind an
-// aws.CredentialsCache (refresh ExpiryWindow early; failures are never cached).
-// The default chain is built on first use, so a broken environment makes the
-// bucket not ready with a reason instead of failing the whole node. Safe for
-// concurrent use.
+// aws.CredentialsCache, which serialises retrievals and never caches a
+// failure. The refresher decides when to refresh (CredentialExpiryWindow
+// early, see NextCredentialRefresh), so the cache has no expiry window of its
+// own: one would also move the Expires it reports earlier, and short-lived
+// credentials would look expired on arrival. The default chain is built on
+// first use, so a broken environment makes the bucket not ready with a reason
+// instead of failing the whole node. Safe for concurrent use.
 type credentialSource struct {
 	s3 config.S3
 
@@ -73,14 +76,11 @@ func newCredentialSource(s3 config.S3, override aws.CredentialsProvider) *creden
 }
 
 func newCache(p aws.CredentialsProvider) *aws.CredentialsCache {
-	return aws.NewCredentialsCache(guardedProvider{p}, func(o *aws.CredentialsCacheOptions) {
-		o.ExpiryWindow = CredentialExpiryWindow
-		o.ExpiryWindowJitterFrac = 0.2
-	})
+	return aws.NewCredentialsCache(guardedProvider{p})
 }
 
-// retrieve returns current credentials, refreshing them if they are within the
-// expiry window.
+// retrieve asks the provider for credentials now: the refresher calls it only
+// when it has decided that a refresh is due.
 func (cs *credentialSource) retrieve(ctx context.Context) (aws.Credentials, error) {
 	cs.mu.Lock()
 	if cs.cache == nil {
@@ -97,6 +97,7 @@ func (cs *credentialSource) retrieve(ctx context.Context) (aws.Credentials, erro
 	}
 	cache := cs.cache
 	cs.mu.Unlock()
+	cache.Invalidate()
 	return cache.Retrieve(ctx)
 }
 

@@ -41,20 +41,21 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(root)
-	origin, err = s3server.StartProcess(root)
+	origin, err = s3server.StartProcess(s3server.Versitygw, root)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer origin.Stop()
 	ctx := context.Background()
 	for _, b := range []string{mediaBucket, dataBucket, otherBucket} {
 		if _, err := origin.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			fmt.Fprintln(os.Stderr, "creating bucket:", err)
+			origin.Stop()
 			return 1
 		}
 	}
 	code := m.Run()
+	origin.Stop()
 	if code == 0 {
 		// Every node a test started has been stopped by its cleanup: nothing
 		// of ours may still run. Ignored, because they are not ours or end on
@@ -67,6 +68,7 @@ func runTests(m *testing.M) int {
 			goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.(*eventStream).run"),
 			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
 			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),

@@ -345,15 +345,6 @@ func TestWrongSecretIsS3sAnswer(t *testing.T) {
 	}
 }
 
-func TestSessionTokenIsSigned(t *testing.T) {
-	p := startProxy(t, bucketTOML("media", "/media", mediaBucket, `session_token = "a-session-token"`), nodeOptions{})
-	origin.Put(t, mediaBucket, "token.txt", []byte("token"), "text/plain", nil)
-	resp, body := do(t, "GET", p.url+"/media/token.txt")
-	if resp.StatusCode != 200 || string(body) != "token" {
-		t.Fatalf("GET with a session token = %d %s, want 200", resp.StatusCode, body)
-	}
-}
-
 func TestVirtualHostedAddressing(t *testing.T) {
 	// The bucket is addressed as <bucket>.s3.test:<port>; nothing resolves
 	// that name, so the Dial seam sends it to the origin's address.

@@ -1,8 +1,10 @@
-// Package s3server runs a real S3-compatible server (versitygw, posix
-// backend) on a loopback port for integration tests. It finds the binary in
-// $VERSITYGW_BIN, on PATH or in the user cache directory, and builds it into
-// that cache with `go install` when none is found (a cold build takes minutes;
-// later runs and fresh clones reuse it).
+// Package s3server runs real S3-compatible servers on loopback ports for
+// integration tests: versitygw (posix backend), the primary, and MinIO, a
+// second opinion for what versitygw does not do (STS session tokens, ETag and
+// Last-Modified on 304). It finds a server's binary in its environment
+// variable ($VERSITYGW_BIN, $MINIO_BIN), on PATH or in the user cache
+// directory, and builds it into that cache with `go install` when none is
+// found (a cold build takes minutes; later runs and fresh clones reuse it).
 package s3server
 
 import (
@@ -23,10 +25,51 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// Module is the versitygw release the tests run against.
-const Module = "github.com/versity/versitygw/cmd/versitygw@v1.8.0"
+// Kind is one S3 server implementation.
+type Kind struct {
+	// Name is the binary's name.
+	Name string
+	// Module is what `go install` builds, pinned.
+	Module string
+	// EnvVar names the variable that may point at a binary.
+	EnvVar string
+	// args returns the command line for a server on addr storing in root.
+	args func(addr, root string) []string
+	// env returns extra environment variables.
+	env []string
+	// readyPath is requested until it answers.
+	readyPath string
+}
+
+var (
+	// Versitygw is the primary test server (posix backend: a directory per
+	// bucket, metadata in xattrs).
+	Versitygw = Kind{
+		Name:   "versitygw",
+		Module: "github.com/versity/versitygw/cmd/versitygw@v1.8.0",
+		EnvVar: "VERSITYGW_BIN",
+		args: func(addr, root string) []string {
+			return []string{"--port", addr, "--access", AccessKey, "--secret", SecretKey, "--region", Region,
+				"--keep-alive", "--virtual-domain", VirtualDomain, "--quiet", "posix", root}
+		},
+		readyPath: "/",
+	}
+	// MinIO is the second opinion. The pinned pseudo-version is the module
+	// proxy's latest on 2026-11-27; MinIO tags releases outside semver.
+	MinIO = Kind{
+		Name:   "minio",
+		Module: "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c",
+		EnvVar: "MINIO_BIN",
+		args: func(addr, root string) []string {
+			return []string{"server", root, "--address", addr, "--quiet"}
+		},
+		env:       []string{"MINIO_ROOT_USER=" + AccessKey, "MINIO_ROOT_PASSWORD=" + SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
+		readyPath: "/minio/health/live",
+	}
+)
 
 // Credentials of the servers this package starts.
 const (
@@ -48,33 +91,40 @@ func CacheDir() (string, error) {
 }
 
 var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
+	binaryMu    sync.Mutex
+	binaryPaths = map[string]string{}
 )
 
-// Binary returns the versitygw to run, building it if needed. Concurrent test
+// Binary returns the binary of k, building it if needed. Concurrent test
 // processes serialise the build with a lock file in the cache directory.
-func Binary() (string, error) {
-	binaryOnce.Do(func() { binaryPath, binaryErr = findOrBuild() })
-	return binaryPath, binaryErr
+func Binary(k Kind) (string, error) {
+	binaryMu.Lock()
+	defer binaryMu.Unlock()
+	if p, ok := binaryPaths[k.Name]; ok {
+		return p, nil
+	}
+	p, err := findOrBuild(k)
+	if err == nil {
+		binaryPaths[k.Name] = p
+	}
+	return p, err
 }
 
-func findOrBuild() (string, error) {
-	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
+func findOrBuild(k Kind) (string, error) {
+	if p := os.Getenv(k.EnvVar); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("s3server: VERSITYGW_BIN=%s: %w", p, err)
+			return "", fmt.Errorf("s3server: %s=%s: %w", k.EnvVar, p, err)
 		}
 		return p, nil
 	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	if p, err := exec.LookPath(k.Name); err == nil {
 		return p, nil
 	}
 	dir, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "versitygw")
+	bin := filepath.Join(dir, k.Name)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -93,17 +143,17 @@ func findOrBuild() (string, error) {
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil // another process built it while we waited
 	}
-	fmt.Fprintf(os.Stderr, "s3server: building %s into %s (first run only; takes a few minutes)\n", Module, dir)
-	cmd := exec.Command("go", "install", Module)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir)
+	fmt.Fprintf(os.Stderr, "s3server: building %s into %s (first run only; takes a few minutes)\n", k.Module, dir)
+	cmd := exec.Command("go", "install", k.Module)
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-buildvcs=false")
 	cmd.Dir = os.TempDir() // outside any module, so our go.mod does not apply
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("s3server: go install %s: %w\n%s", Module, err, out)
+		return "", fmt.Errorf("s3server: go install %s: %w\n%s", k.Module, err, out)
 	}
 	return bin, nil
 }
 
-// Server is a running versitygw. Stop and Start may be called from one
+// Server is a running S3 server. Stop and Start may be called from one
 // goroutine at a time (tests stop and restart it mid-test).
 type Server struct {
 	// Addr is host:port; URL is "http://" + Addr.
@@ -111,16 +161,17 @@ type Server struct {
 	// Root is the posix backend's directory: one subdirectory per bucket.
 	Root string
 
-	bin string
-	log *bytes.Buffer
-	cmd *exec.Cmd
+	kind Kind
+	bin  string
+	log  *bytes.Buffer
+	cmd  *exec.Cmd
 }
 
 // Start starts a server on a free loopback port with an empty root. It
 // registers Stop with tb.Cleanup.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB, k Kind) *Server {
 	tb.Helper()
-	s, err := StartProcess(tb.TempDir())
+	s, err := StartProcess(k, tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -130,8 +181,8 @@ func Start(tb testing.TB) *Server {
 
 // StartProcess starts a server with root as its backend directory, for a
 // TestMain that shares one server between tests; the caller must Stop it.
-func StartProcess(root string) (*Server, error) {
-	bin, err := Binary()
+func StartProcess(k Kind, root string) (*Server, error) {
+	bin, err := Binary(k)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +191,7 @@ func StartProcess(root string) (*Server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s := &Server{Addr: addr, URL: "http://" + addr, Root: root, bin: bin}
+	s := &Server{Addr: addr, URL: "http://" + addr, Root: root, kind: k, bin: bin}
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
@@ -150,22 +201,15 @@ func StartProcess(root string) (*Server, error) {
 // Start (re)starts the process on the same address and root.
 func (s *Server) Start() error {
 	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(s.bin,
-		"--port", s.Addr,
-		"--access", AccessKey,
-		"--secret", SecretKey,
-		"--region", Region,
-		"--keep-alive",
-		"--virtual-domain", VirtualDomain,
-		"--quiet",
-		"posix", s.Root)
+	s.cmd = exec.Command(s.bin, s.kind.args(s.Addr, s.Root)...)
+	s.cmd.Env = append(os.Environ(), s.kind.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("s3server: starting %s: %w", s.bin, err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/")
+		resp, err := http.Get(s.URL + s.kind.readyPath)
 		if err == nil {
 			resp.Body.Close()
 			return nil
@@ -173,7 +217,7 @@ func (s *Server) Start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return fmt.Errorf("s3server: versitygw did not answer on %s within 20s; its output:\n%s", s.Addr, s.log)
+	return fmt.Errorf("s3server: %s did not answer on %s within 20s; its output:\n%s", s.kind.Name, s.Addr, s.log)
 }
 
 // Stop kills the process and waits for it. Safe to call twice.
@@ -231,4 +275,30 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// AssumeRole asks the server's STS for temporary credentials (MinIO grants
+// them to its root user for any role ARN).
+func (s *Server) AssumeRole(tb testing.TB, duration time.Duration) aws.Credentials {
+	tb.Helper()
+	c := sts.New(sts.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+	})
+	out, err := c.AssumeRole(context.Background(), &sts.AssumeRoleInput{
+		RoleArn:         aws.String("arn:aws:iam::000000000000:role/yatagarasu-test"),
+		RoleSessionName: aws.String("yatagarasu-test"),
+		DurationSeconds: aws.Int32(int32(duration.Seconds())),
+	})
+	if err != nil {
+		tb.Fatalf("AssumeRole on %s: %v", s.kind.Name, err)
+	}
+	return aws.Credentials{
+		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
+		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+		SessionToken:    aws.ToString(out.Credentials.SessionToken),
+		CanExpire:       true,
+		Expires:         aws.ToTime(out.Credentials.Expiration),
+	}
 }

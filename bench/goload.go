@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The built-in closed-loop load generator, used when wrk is absent (or by
+// -loader go, and always for the big-object scenario, which needs an exact
+// request count). It runs as `bench -role load`: N persistent keep-alive
+// connections, each sending its next request as soon as the previous
+// response has been read, for a fixed duration or request count. Every
+// latency goes into a histogram; bodies are read and discarded.
+
+// headerList collects repeated -H flags.
+type headerList []string
+
+func (h *headerList) String() string     { return strings.Join(*h, ", ") }
+func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+
+// runLoadRole is the entry point of `bench -role load`; it prints one
+// loadResult as JSON on stdout.
+func runLoadRole(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	target := fs.String("url", "", "http://127.0.0.1:port/path (loopback only)")
+	conns := fs.Int("c", 64, "connections")
+	dur := fs.Duration("d", 10*time.Second, "duration (a cap when -n is set)")
+	count := fs.Int64("n", 0, "stop after this many requests (0: run for -d)")
+	var headers headerList
+	fs.Var(&headers, "H", "extra request header \"Name: value\" (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("bench: load flags: %w", err)
+	}
+	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Headers: headers})
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// loadWorker is one connection's state; merged into the result at the end.
+type loadWorker struct {
+	hist                                 histogram
+	requests, statusErrs, sockErrs, recv int64
+}
+
+// goLoad runs spec in this process.
+func goLoad(spec loadSpec) (loadResult, error) {
+	// Bodies are discarded through the read buffer, one read syscall per
+	// buffer: few connections (the big stream) get 1 MiB so the generator
+	// keeps up with the proxy; many connections get 64 KiB each.
+	readBufSize := 64 << 10
+	if spec.Conns <= 4 {
+		readBufSize = 1 << 20
+	}
+	u, err := url.Parse(spec.URL)
+	if err != nil || u.Scheme != "http" {
+		return loadResult{}, fmt.Errorf("bench: load url %q: need http://host:port/path", spec.URL)
+	}
+	if err := requireLoopback(u.Host); err != nil {
+		return loadResult{}, err
+	}
+	if spec.Conns < 1 {
+		return loadResult{}, fmt.Errorf("bench: load: need at least one connection")
+	}
+	var req strings.Builder
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: yatagarasu-bench\r\n", u.RequestURI(), u.Host)
+	for _, h := range spec.Headers {
+		req.WriteString(h + "\r\n")
+	}
+	req.WriteString("\r\n")
+	request := []byte(req.String())
+
+	var remaining atomic.Int64
+	remaining.Store(spec.Requests)
+	workers := make([]loadWorker, spec.Conns)
+	start := time.Now()
+	deadline := start.Add(spec.Duration)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		wg.Go(func() { w.run(u.Host, request, readBufSize, deadline, spec.Requests > 0, &remaining) })
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	r := loadResult{Loader: loaderGo, Elapsed: elapsed}
+	var h histogram
+	for i := range workers {
+		w := &workers[i]
+		h.merge(&w.hist)
+		r.Requests += w.requests
+		r.StatusErrors += w.statusErrs
+		r.SocketErrors += w.sockErrs
+		r.Bytes += w.recv
+	}
+	r.Errors = r.StatusErrors + r.SocketErrors
+	if s := elapsed.Seconds(); s > 0 {
+		r.ReqPerSec = float64(r.Requests) / s
+		r.BytesPerSec = float64(r.Bytes) / s
+	}
+	r.P50, r.P99, r.Max = h.quantile(0.50), h.quantile(0.99), time.Duration(h.max)
+	return r, nil
+}
+
+// run is one connection's closed loop. It stops at the deadline or, in
+// count mode, when the shared budget of requests is used up. A request
+// started before the deadline is allowed to finish.
+func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline time.Time, counted bool, remaining *atomic.Int64) {
+	var conn net.Conn
+	var br *bufio.Reader
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	// Connection deadline: generous, only to unstick a dead peer.
+	connDeadline := deadline.Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if counted && remaining.Add(-1) < 0 {
+			return
+		}
+		if conn == nil {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				w.sockErrs++
+				time.Sleep(10 * time.Millisecond) // don't spin on a refused port
+				continue
+			}
+			_ = c.SetDeadline(connDeadline)
+			conn = c
+			if br == nil {
+				br = bufio.NewReaderSize(c, readBufSize)
+			} else {
+				br.Reset(c)
+			}
+		}
+		t0 := time.Now()
+		if _, err := conn.Write(request); err != nil {
+			w.sockErrs++
+			_ = conn.Close()
+			conn = nil
+			continue
+		}
+		resp, err := readResponse(br, false)
+		w.recv += resp.bytes
+		if err != nil {
+			w.sockErrs++
+			_ = conn.Close()
+			conn = nil
+			continue
+		}
+		w.hist.record(time.Since(t0))
+		w.requests++
+		if resp.status/100 != 2 {
+			w.statusErrs++
+		}
+		if resp.close {
+			_ = conn.Close()
+			conn = nil
+		}
+	}
+}

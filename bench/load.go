@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// The load-generator interface of the harness: one loadSpec in, one
+// loadResult out, whichever generator (wrk or the built-in Go one) ran it.
+// Both run as separate processes pinned next to the origin, so their CPU
+// never counts against the process under test.
+
+// Loader names, as given to -loader.
+const (
+	loaderAuto = "auto"
+	loaderGo   = "go"
+	loaderWrk  = "wrk"
+)
+
+// loadSpec is one run of load against one URL.
+type loadSpec struct {
+	URL      string        // http://127.0.0.1:port/bench/<object>
+	Conns    int           // persistent keep-alive connections
+	Duration time.Duration // how long to send requests (a cap in count mode)
+	Requests int64         // when > 0: stop after this many requests (count mode)
+	Headers  []string      // extra request headers, "Name: value"
+}
+
+// loadResult is what a generator measured. Durations are nanoseconds in JSON.
+type loadResult struct {
+	Loader       string        `json:"loader"`
+	Requests     int64         `json:"requests"`      // completed responses, any status
+	Errors       int64         `json:"errors"`        // StatusErrors + SocketErrors
+	StatusErrors int64         `json:"status_errors"` // non-2xx responses (wrk: status >= 400)
+	SocketErrors int64         `json:"socket_errors"` // connect/read/write failures and timeouts
+	Bytes        int64         `json:"bytes"`         // response bytes received, headers included
+	Elapsed      time.Duration `json:"elapsed_ns"`
+	ReqPerSec    float64       `json:"req_per_sec"`
+	BytesPerSec  float64       `json:"bytes_per_sec"`
+	P50          time.Duration `json:"p50_ns"`
+	P99          time.Duration `json:"p99_ns"`
+	Max          time.Duration `json:"max_ns"`
+	CPUSeconds   float64       `json:"cpu_seconds"` // the generator process's own user+system time
+}
+
+// requireLoopback refuses any address that is not on this machine's
+// loopback: the harness must never send load anywhere else.
+func requireLoopback(hostport string) error {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("bench: %q is not a loopback address", hostport)
+	}
+	return nil
+}
+
+// runLoad runs spec with the named loader ("go" or "wrk") in a child
+// process pinned to the load CPU, and returns what it measured.
+func (e *env) runLoad(ctx context.Context, loader string, spec loadSpec, logDir, tag string) (loadResult, error) {
+	u, err := url.Parse(spec.URL)
+	if err != nil {
+		return loadResult{}, fmt.Errorf("bench: load url: %w", err)
+	}
+	if err := requireLoopback(u.Host); err != nil {
+		return loadResult{}, err
+	}
+	if loader == loaderWrk && spec.Requests == 0 {
+		return e.runWrk(ctx, spec, filepath.Join(logDir, tag+"-wrk.log"))
+	}
+	return e.runGoLoad(ctx, spec, filepath.Join(logDir, tag+"-goload.log"))
+}
+
+// runGoLoad runs the built-in generator as `bench -role load` and decodes
+// the JSON result it prints.
+func (e *env) runGoLoad(ctx context.Context, spec loadSpec, logPath string) (loadResult, error) {
+	argv := []string{e.self, "-role", "load",
+		"-url", spec.URL,
+		"-c", strconv.Itoa(spec.Conns),
+		"-d", spec.Duration.String(),
+		"-n", strconv.FormatInt(spec.Requests, 10),
+	}
+	for _, h := range spec.Headers {
+		argv = append(argv, "-H", h)
+	}
+	var out bytes.Buffer
+	p, err := e.start(procSpec{name: "go loader", argv: argv, cpu: cpuLoad, logPath: logPath, stdout: &out})
+	if err != nil {
+		return loadResult{}, err
+	}
+	if err := waitProc(ctx, p); err != nil {
+		return loadResult{}, fmt.Errorf("bench: go loader: %w\n%s", err, indent(p.logTail(20), "    "))
+	}
+	var r loadResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return loadResult{}, fmt.Errorf("bench: go loader output: %w", err)
+	}
+	r.CPUSeconds = p.cpuSeconds()
+	return r, nil
+}
+
+// waitProc waits for p to exit, or stops it when ctx ends first.
+func waitProc(ctx context.Context, p *proc) error {
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-ctx.Done():
+		p.stop()
+		return ctx.Err()
+	}
+}
