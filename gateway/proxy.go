@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -28,6 +29,12 @@ type exchange struct {
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{resp: new(fasthttp.Response)} }}
 
+// copyBufSize is the chunk size of a streamed body: one upstream read and one
+// client write per chunk.
+const copyBufSize = 64 << 10
+
+var copyBufPool = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
 // skipResponseHeaders are upstream headers not passed to the client:
 // hop-by-hop headers, framing (fasthttp writes its own Content-Length and
 // Date), and headers the gateway sets itself.
@@ -46,6 +53,9 @@ func skipResponseHeader(k []byte) bool {
 func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets.Inbound, m buckets.Method, rid []byte) {
 	x := exchangePool.Get().(*exchange)
 	x.g, x.b, x.method, x.start = g, b, m, ctx.Time()
+	// S3 may send no Content-Type; fasthttp would report text/plain. (Reset
+	// clears this, so it is set for every request.)
+	x.resp.Header.SetNoDefaultContentType(true)
 	if err := b.Fetch(in, x.resp, x.start); err != nil {
 		x.status = writeError(ctx, err, rid)
 		g.logUpstreamError(b, err, rid)
@@ -73,6 +83,10 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets
 	cl := x.resp.Header.ContentLength()
 	if cl < 0 {
 		cl = -1 // chunked or read-until-close upstream: chunked to the client
+	} else {
+		// The headers go out at once, so WriteTo can write the body straight
+		// to the connection (see WriteTo).
+		out.ImmediateHeaderFlush = true
 	}
 	// fasthttp writes the body after the handler returns and then calls
 	// CloseWithError, which finishes the exchange.
@@ -90,6 +104,39 @@ func (x *exchange) Read(p []byte) (int, error) {
 		}
 	}
 	return x.body.Read(p)
+}
+
+// WriteTo copies the body straight from the upstream connection to the
+// client's, in copyBufSize chunks. fasthttp calls it for a known-length body
+// after flushing the headers (ImmediateHeaderFlush) and counts what it
+// returns against Content-Length. Writing to the connection rather than to w
+// (fasthttp's buffered writer over that same connection) saves a copy per
+// chunk and, above all, puts every byte that arrived on the wire before an
+// upstream cut: bytes left in w's buffer would be dropped when fasthttp
+// closes the connection on the error.
+func (x *exchange) WriteTo(w io.Writer) (int64, error) {
+	if x.client == nil {
+		return io.Copy(w, struct{ io.Reader }{x})
+	}
+	buf := copyBufPool.Get().(*[copyBufSize]byte)
+	defer copyBufPool.Put(buf)
+	var written int64
+	for {
+		n, rerr := x.Read(buf[:])
+		if n > 0 {
+			m, werr := x.client.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
 }
 
 // CloseWithError implements fasthttp.ReadCloserWithError: fasthttp calls it

@@ -15,9 +15,9 @@ import (
 const (
 	// readBufferSize bounds the request line plus headers; larger → 431.
 	readBufferSize = 8 << 10
-	// writeBufferSize is the response writer's buffer: the copy size of
-	// streamed bodies.
-	writeBufferSize = 64 << 10
+	// writeBufferSize is the response writer's buffer: headers and small
+	// bodies. Streamed bodies bypass it (exchange.WriteTo).
+	writeBufferSize = 16 << 10
 	// headerReadTimeout: a client must send a whole request (line and
 	// headers; request bodies are not read) within this long.
 	headerReadTimeout = 30 * time.Second
