@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -172,7 +173,7 @@ func TestCredentialFailureIsolatesBucket(t *testing.T) {
 	}
 	// Fetch refuses at once, without touching the origin.
 	before := o.hits.Load()
-	err := broken.Fetch(&buckets.Inbound{Method: []byte("GET"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}, &fasthttp.Response{}, time.Now())
+	err := broken.Fetch(&buckets.Inbound{Method: []byte("GET"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}, &fasthttp.Response{}, &buckets.Body{}, time.Now())
 	if !errors.Is(err, buckets.ErrNotReady) || o.hits.Load() != before {
 		t.Fatalf("Fetch on a not-ready bucket = %v with %d origin hits, want ErrNotReady and none", err, o.hits.Load()-before)
 	}
@@ -247,14 +248,12 @@ func TestFailureEdgePublishesBeforeTheTick(t *testing.T) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	in := &buckets.Inbound{Method: []byte("GET"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}
-	if err := b.Fetch(in, resp, time.Now()); err != nil || resp.StatusCode() != 500 {
+	var body buckets.Body
+	if err := b.Fetch(in, resp, &body, time.Now()); err != nil || resp.StatusCode() != 500 {
 		t.Fatalf("Fetch = %v, status %d; want S3's 500", err, resp.StatusCode())
 	}
-	var body buckets.Body
-	if body.Start(b, resp, time.Second) {
-		_, _ = body.Read(make([]byte, 16))
-		body.Finish()
-	}
+	_, _ = io.Copy(io.Discard, &body)
+	body.Finish()
 	eventually(t, "the failure to be published", func() bool { return b.Snapshot().Recent.Failures == 1 })
 }
 
@@ -269,7 +268,7 @@ func TestDegradedUnderFailures(t *testing.T) {
 	for range 5 {
 		resp := fasthttp.AcquireResponse()
 		in := &buckets.Inbound{Method: []byte("HEAD"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}
-		if err := b.Fetch(in, resp, time.Now()); err != nil {
+		if err := b.Fetch(in, resp, &buckets.Body{}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		fasthttp.ReleaseResponse(resp)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"yatagarasu/buckets"
@@ -43,7 +42,7 @@ type bucketSupervisor struct {
 	credSeen  bool   // a retrieval has reported at least once
 	gaveUp    string // set when a child's restart budget is spent
 	published *buckets.Snapshot
-	ticker    scheduler.CancelFunc
+	ticker    *timer
 }
 
 func newBucketSupervisor(b *buckets.Bucket, set Settings) actor.Producer {
@@ -68,7 +67,7 @@ func (s *bucketSupervisor) Receive(ctx actor.Context) {
 		s.b.SetEvents(edgeSender{sys: ctx.ActorSystem(), pid: ctx.Self()})
 		s.b.ArmEdge()
 		s.spawnChildren(ctx)
-		s.ticker = scheduler.NewTimerScheduler(ctx).SendRepeatedly(s.set.Tick, s.set.Tick, ctx.Self(), tick{})
+		s.ticker = sendEvery(ctx.ActorSystem(), s.set.Tick, ctx.Self(), tick{})
 		s.publish()
 	case tick:
 		now := s.b.Outcomes()
@@ -93,9 +92,7 @@ func (s *bucketSupervisor) Receive(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 		}
 	case *actor.Stopping:
-		if s.ticker != nil {
-			s.ticker()
-		}
+		s.ticker.Stop()
 		s.b.SetEvents(nil)
 		if s.gaveUp == "" {
 			s.gaveUp = "bucket supervisor stopped"

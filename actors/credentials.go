@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"yatagarasu/buckets"
@@ -27,7 +26,7 @@ type credentialRefresher struct {
 	b        *buckets.Bucket
 	now      func() time.Time
 	failures int // failed retrievals in a row
-	timer    scheduler.CancelFunc
+	timer    *timer
 }
 
 func newCredentialRefresher(b *buckets.Bucket, now func() time.Time) actor.Producer {
@@ -64,15 +63,13 @@ func (r *credentialRefresher) refresh(ctx actor.Context) {
 	}
 	ctx.Send(ctx.Parent(), credentialsResult{creds: creds, err: err})
 	if next := buckets.NextCredentialRefresh(r.now(), creds, err, r.failures); next > 0 {
-		r.timer = scheduler.NewTimerScheduler(ctx).SendOnce(next, ctx.Self(), refreshCredentials{})
+		r.timer = sendAfter(ctx.ActorSystem(), next, ctx.Self(), refreshCredentials{})
 	}
 }
 
 func (r *credentialRefresher) cancel() {
-	if r.timer != nil {
-		r.timer()
-		r.timer = nil
-	}
+	r.timer.Stop()
+	r.timer = nil
 }
 
 // credentialsResult is a retrieval's outcome, sent to the bucket supervisor.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/asynkron/protoactor-go/scheduler"
 
 	"yatagarasu/buckets"
 	"yatagarasu/supervision"
@@ -53,11 +52,12 @@ type root struct {
 	entries  map[string]*rootEntry
 	byPID    map[string]string // child PID id → bucket name
 	stopping bool              // the tree is shutting down: re-create nothing
+	respawns map[string]*timer // pending re-creations by bucket name
 }
 
 func newRoot(set Settings) actor.Producer {
 	return func() actor.Actor {
-		r := &root{set: set, log: set.Log, entries: map[string]*rootEntry{}, byPID: map[string]string{}}
+		r := &root{set: set, log: set.Log, entries: map[string]*rootEntry{}, byPID: map[string]string{}, respawns: map[string]*timer{}}
 		r.strategy = supervision.OneForOne(set.BucketBudget, r, set.Now)
 		return r
 	}
@@ -85,6 +85,8 @@ func (r *root) Receive(ctx actor.Context) {
 		case !ok:
 			ctx.Respond(bucketRemoved{err: fmt.Errorf("actors: no bucket %q", msg.name)})
 		case e.pid == nil: // waiting to be re-created: nothing runs
+			r.respawns[msg.name].Stop()
+			delete(r.respawns, msg.name)
 			delete(r.entries, msg.name)
 			ctx.Respond(bucketRemoved{})
 		default:
@@ -92,6 +94,7 @@ func (r *root) Receive(ctx actor.Context) {
 			ctx.Stop(e.pid)
 		}
 	case respawnBucket:
+		delete(r.respawns, msg.name)
 		if e, ok := r.entries[msg.name]; ok && e.b == msg.b && e.pid == nil {
 			if err := r.spawn(ctx, msg.name, e); err != nil {
 				r.log.Error("re-creating bucket supervisor failed", "bucket", msg.name, "err", err)
@@ -101,6 +104,9 @@ func (r *root) Receive(ctx actor.Context) {
 		r.terminated(ctx, msg.Who)
 	case *actor.Stopping:
 		r.stopping = true
+		for _, t := range r.respawns {
+			t.Stop()
+		}
 	}
 }
 
@@ -143,7 +149,7 @@ func (r *root) terminated(ctx actor.Context, who *actor.PID) {
 	delay := min(r.set.RespawnBackoff<<min(e.respawns, 16), r.set.RespawnMax)
 	e.respawns++
 	r.log.Warn("bucket supervisor stopped; re-creating", "bucket", name, "after", delay.String())
-	scheduler.NewTimerScheduler(ctx).SendOnce(delay, ctx.Self(), respawnBucket{name: name, b: e.b})
+	r.respawns[name] = sendAfter(ctx.ActorSystem(), delay, ctx.Self(), respawnBucket{name: name, b: e.b})
 }
 
 // HandleFailure implements actor.SupervisorStrategy for the bucket supervisors.

@@ -15,15 +15,15 @@ const DefaultStreamIdleTimeout = 60 * time.Second
 
 // Body streams one upstream response body. It moves the upstream connection's
 // read deadline forward as bytes arrive (an idle timeout, not a total one),
-// counts bytes and remembers how the stream ended. The zero Body is inactive;
-// Start arms it. Not safe for concurrent use: one goroutine (fasthttp's
+// counts bytes and remembers how the stream ended. Fetch arms it; the zero
+// Body is inactive. Not safe for concurrent use: one goroutine (fasthttp's
 // response writer) reads it, then the same goroutine calls Finish.
 type Body struct {
-	b    *Bucket
-	resp *fasthttp.Response
-	r    io.Reader
-	conn *trackedConn
-	idle time.Duration
+	u     *upstream
+	resp  *fasthttp.Response
+	r     io.Reader
+	lease lease
+	idle  time.Duration
 	// deadline is when the connection's current read deadline expires.
 	deadline time.Time
 
@@ -32,27 +32,25 @@ type Body struct {
 	err error
 }
 
-// Start arms the body for resp, which b.Fetch filled. It returns false when
-// resp has no body stream (HEAD, 304, and the like): there is nothing to
-// stream and the connection is already back in the pool.
-func (s *Body) Start(b *Bucket, resp *fasthttp.Response, idle time.Duration) bool {
-	r := resp.BodyStream()
-	if r == nil {
-		return false
+// start arms the body over resp's stream and the lease of its connection.
+func (s *Body) start(u *upstream, resp *fasthttp.Response, l lease, idle time.Duration) {
+	if idle <= 0 {
+		idle = DefaultStreamIdleTimeout
 	}
-	*s = Body{b: b, resp: resp, r: r, conn: connOf(resp), idle: idle}
-	return true
+	*s = Body{u: u, resp: resp, r: resp.BodyStream(), lease: l, idle: idle}
 }
+
+// Active reports whether Fetch armed the body: the response has one to stream
+// and Finish must be called.
+func (s *Body) Active() bool { return s.u != nil }
 
 // Read implements io.Reader over the upstream body.
 func (s *Body) Read(p []byte) (int, error) {
-	if s.conn != nil && s.idle > 0 {
-		// Move the deadline only when half of it is used up: one clock read per
-		// chunk and one deadline update per idle/2.
-		if now := time.Now(); s.deadline.Sub(now) < s.idle/2 {
-			s.deadline = now.Add(s.idle)
-			_ = s.conn.SetReadDeadline(s.deadline)
-		}
+	// Move the deadline only when half of it is used up: one clock read per
+	// chunk and one deadline update per idle/2.
+	if now := time.Now(); s.deadline.Sub(now) < s.idle/2 {
+		s.deadline = now.Add(s.idle)
+		_ = s.lease.tc.SetReadDeadline(s.deadline)
 	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)
@@ -72,18 +70,16 @@ func (s *Body) Len() int64 { return s.n }
 // Err returns the first upstream read error (a cut or stalled stream), or nil.
 func (s *Body) Err() error { return s.err }
 
-// Finish hands the connection back: to the pool when the body was read to the
-// end and the pool has room for another idle connection, closed otherwise.
-// It must be called exactly once per successful Start, before resp is released.
+// Finish closes the stream and hands its connection back: to the pool when the
+// body was read to the end and the pool has room for another idle
+// connection, closed otherwise (unread bytes remain on it). Call it once per
+// active Body, before the response is reset or released. Finish on an
+// inactive Body does nothing.
 func (s *Body) Finish() {
-	if s.b == nil {
+	if s.u == nil {
 		return
 	}
-	s.b.up.release(s.resp)
-	if !s.eof {
-		// Unread bytes remain on the connection: it cannot be reused.
-		s.resp.SetConnectionClose()
-	}
 	_ = s.resp.CloseBodyStream()
+	s.u.finish(&s.lease, s.eof && s.err == nil)
 	*s = Body{}
 }

@@ -139,6 +139,9 @@ type Inbound struct {
 	RawQuery []byte
 	// Header is the client's request header; only allow-listed headers are read.
 	Header *fasthttp.RequestHeader
+	// StreamIdle bounds the wait for each chunk of the response body. Zero
+	// means DefaultStreamIdleTimeout.
+	StreamIdle time.Duration
 }
 
 // scratch holds one request's temporary buffers; pooled.
@@ -149,12 +152,13 @@ type scratch struct {
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // Fetch sends the signed upstream request for in and reads the response status
-// and headers into resp. A body, if any, is left unread: stream it through a
-// Body, which hands the connection back. S3's own error answers (4xx, 5xx) are
-// not errors here: they are responses to pass through. Errors are
-// ErrNotReady, ErrBadQuery, ErrSigning, ErrNoFreeConnections, *TimeoutError or
-// *ConnError.
-func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, now time.Time) error {
+// and headers into resp. If the response has a body, body is armed to stream
+// it (body.Active()) and must be finished with body.Finish, which hands the
+// connection back; otherwise the connection is back already. S3's own error
+// answers (4xx, 5xx) are not errors here: they are responses to pass through.
+// Errors are ErrNotReady, ErrBadQuery, ErrSigning, ErrNoFreeConnections,
+// *TimeoutError or *ConnError.
+func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, body *Body, now time.Time) error {
 	snap := b.snap.Load()
 	if snap.State == NotReady || !snap.HasCredentials {
 		return fmt.Errorf("%w: %s", ErrNotReady, snap.Reason)
@@ -170,10 +174,9 @@ func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, now time.Time) erro
 	if !ok {
 		return ErrBadQuery
 	}
-	sc.uri = append(sc.uri[:0], b.up.scheme...)
-	sc.uri = append(sc.uri, "://"...)
-	sc.uri = append(sc.uri, b.up.host...)
-	sc.uri = append(sc.uri, sc.path...)
+	// The request line is exactly these bytes: Host and the request-target
+	// are set directly, so fasthttp never parses (and normalises) a URI.
+	sc.uri = append(sc.uri[:0], sc.path...)
 	if len(sc.query) > 0 {
 		sc.uri = append(sc.uri, '?')
 		sc.uri = append(sc.uri, sc.query...)
@@ -181,16 +184,22 @@ func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, now time.Time) erro
 
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	req.SetRequestURIBytes(sc.uri)
+	req.Header.SetHost(b.up.host)
+	req.Header.SetRequestURIBytes(sc.uri)
 	req.Header.SetMethodBytes(in.Method)
 	copyForwardedHeaders(&req.Header, in.Header)
 	if err := sign(b.signer, req, b.up.scheme, b.up.host, sc.path, sc.query, snap.Credentials, b.region, now); err != nil {
 		return err
 	}
 
+	req.Header.SetUserAgent("yatagarasu")
 	start := time.Now()
-	err := b.up.do(req, resp)
+	var l lease
+	err := b.up.roundTrip(req, resp, &l, start)
 	b.metrics.Upstream.UpdateDuration(start)
+	if l.tc != nil {
+		body.start(b.up, resp, l, in.StreamIdle)
+	}
 	switch {
 	case err == nil:
 		failed := resp.StatusCode() >= 500

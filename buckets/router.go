@@ -1,6 +1,7 @@
 package buckets
 
 import (
+	"bytes"
 	"strings"
 )
 
@@ -42,28 +43,26 @@ func (r *Router) Route(path []byte) (b *Bucket, key []byte, ok bool) {
 	if len(path) == 0 || path[0] != '/' {
 		return nil, nil, false
 	}
-	// Segment boundaries: each '/' after the first ends a candidate prefix, and
-	// so does the end of the path. Try the longest candidate first.
-	var ends [16]int
-	cand := ends[:0]
-	depth := 0
-	for i := 1; i < len(path) && depth < r.maxDepth; i++ {
+	// Segment boundaries: each '/' after the first ends a candidate prefix,
+	// and so does the end of the path. Start at the deepest candidate a
+	// configured prefix can reach and walk back one segment at a time.
+	end, depth := len(path), 0
+	for i := 1; i < len(path) && r.maxDepth > 0; i++ {
 		if path[i] == '/' {
-			cand = append(cand, i)
-			depth++
+			if depth++; depth == r.maxDepth {
+				end = i
+				break
+			}
 		}
 	}
-	if depth < r.maxDepth {
-		cand = append(cand, len(path))
-	}
-	for i := len(cand) - 1; i >= 0; i-- {
-		end := cand[i]
+	for r.maxDepth > 0 && end > 0 {
 		if b, found := r.byPrefix[string(path[:end])]; found {
 			if end < len(path) {
 				end++ // the separating '/'
 			}
 			return b, path[end:], true
 		}
+		end = bytes.LastIndexByte(path[:end], '/')
 	}
 	if r.root != nil {
 		return r.root, path[1:], true

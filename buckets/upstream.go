@@ -1,9 +1,11 @@
 package buckets
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -24,8 +26,12 @@ const (
 	upstreamWriteBufferSize = 8 << 10
 )
 
-// upstream is one bucket's way to S3: the endpoint's address, the pooled
-// fasthttp.HostClient and the pool's accounting. Safe for concurrent use.
+// upstream is one bucket's way to S3: the endpoint's address and the pooled
+// connections. fasthttp's HostClient owns the pool (dialing, TLS, the
+// connection limit, waiting for a free connection, closing idle ones); the
+// round trip itself is ours (roundTrip), so that the request's deadlines, the
+// decision to keep a connection and the classification of failures are made
+// here and not inside fasthttp. Safe for concurrent use.
 type upstream struct {
 	client *fasthttp.HostClient
 	// scheme is "http" or "https".
@@ -42,10 +48,11 @@ type upstream struct {
 	maxIdle int64
 
 	open atomic.Int64 // connections dialed and not yet closed
-	busy atomic.Int64 // connections lent to requests (or waited for)
+	busy atomic.Int64 // connections lent to requests
 }
 
-// newUpstream builds the endpoint and pool for one bucket.
+// newUpstream builds the endpoint and pool for one bucket; dial, when non-nil,
+// replaces resolving and dialing the endpoint.
 func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, error) {
 	u := &upstream{timeout: s.Timeout.Duration, maxIdle: int64(*s.MaxIdleConnections)}
 	var endpointHost string
@@ -93,14 +100,11 @@ func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, e
 		MaxConns:            s.ConnectionPoolSize,
 		MaxIdleConnDuration: s.IdleTimeout.Duration,
 		MaxConnWaitTimeout:  s.ConnectionWaitTimeout.Duration,
-		// Retries are ours (and only before a byte reached the client): the
-		// HostClient's default is 5 silent attempts.
+		// Only the pool is used (roundTrip does the exchange), but should
+		// anything call Do, it must not retry silently: retries are ours.
 		MaxIdemponentCallAttempts: 1,
-		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		ReadBufferSize:            upstreamReadBufferSize,
 		WriteBufferSize:           upstreamWriteBufferSize,
-		DisablePathNormalizing:    true,
-		StreamResponseBody:        true,
 		// LIFO keeps the busiest connections warm and lets the rest idle out.
 		ConnPoolStrategy: fasthttp.LIFO,
 	}
@@ -114,29 +118,125 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-// do sends req and reads the response headers into resp, leaving any body as a
-// stream. It classifies failures as *TimeoutError, *ConnError or
-// ErrNoFreeConnections.
-func (u *upstream) do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	if u.maxIdle == 0 {
-		req.SetConnectionClose()
-	}
-	u.busy.Add(1)
-	err := u.client.DoTimeout(req, resp, u.timeout)
-	if err != nil || resp.BodyStream() == nil {
-		u.busy.Add(-1)
-	}
-	if err == nil {
+// lease is an upstream connection lent to one request whose response body is
+// still to be read. The zero lease holds nothing.
+type lease struct {
+	tc       *trackedConn
+	br       *bufio.Reader
+	reusable bool // the response allows keeping the connection
+}
+
+// roundTrip sends req and reads the response headers into resp within the
+// upstream timeout. If the response has a body, it is left as resp's body
+// stream, its connection is lent to l, and the caller must end it with
+// finish; otherwise the connection is already back. Failures are
+// ErrNoFreeConnections, *TimeoutError or *ConnError.
+//
+// A connection from the pool that the server has closed in the meantime (S3
+// drops idle connections) fails before any response byte; it is closed and
+// the request sent again on the next connection, as net/http does, until one
+// answers or a new connection fails (a stale connection is closed each time,
+// so this ends). That is not an upstream failure and is not counted as one.
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *lease, now time.Time) error {
+	deadline := now.Add(u.timeout)
+	for {
+		cc, err := u.client.AcquireConn(u.timeout, false)
+		if err != nil {
+			if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrTimeout) {
+				// ErrTimeout here is the wait for a free connection running
+				// into the request's timeout: the pool is full, S3 is not slow.
+				return fmt.Errorf("%w: %w", ErrNoFreeConnections, err)
+			}
+			return classifyConnError(err)
+		}
+		u.busy.Add(1)
+		conn := cc.Conn()
+		tc := tracked(conn)
+		if tc.owner != any(cc) {
+			// fasthttp's connection type is unexported, so the way back to the
+			// pool is a closure, made once per connection, not per request.
+			tc.owner = cc
+			tc.giveBack = func(reuse bool) {
+				if reuse {
+					u.client.ReleaseConn(cc)
+				} else {
+					u.client.CloseConn(cc)
+				}
+			}
+		}
+		tc.uses++
+		reused := tc.uses > 1
+
+		_ = conn.SetWriteDeadline(deadline)
+		_ = conn.SetReadDeadline(deadline)
+		bw := u.client.AcquireWriter(conn)
+		err = req.Write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		u.client.ReleaseWriter(bw)
+		if err != nil {
+			u.release(tc, false)
+			if reused && !isTimeout(err) {
+				continue // stale pooled connection: try the next one
+			}
+			return classifyConnError(err)
+		}
+
+		resp.SkipBody = req.Header.IsHead()
+		resp.StreamBody = true
+		br := u.client.AcquireReader(conn)
+		err = resp.ReadLimitBody(br, 0)
+		if err != nil {
+			u.client.ReleaseReader(br)
+			u.release(tc, false)
+			if reused && nothingRead(err) {
+				continue
+			}
+			return classifyConnError(err)
+		}
+		reusable := !resp.ConnectionClose() && !req.ConnectionClose() && resp.Header.ContentLength() != -2
+		if resp.BodyStream() == nil {
+			u.client.ReleaseReader(br)
+			u.release(tc, reusable)
+			return nil
+		}
+		*l = lease{tc: tc, br: br, reusable: reusable}
 		return nil
 	}
-	switch {
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return fmt.Errorf("%w: %w", ErrNoFreeConnections, err)
-	case isTimeout(err):
-		return &TimeoutError{Err: err}
-	default:
-		return &ConnError{Err: err}
+}
+
+// finish ends a lease once its body stream is closed: the connection goes
+// back to the pool only if the body was read to its end (clean) and keeping
+// it leaves at most maxIdle connections idle.
+func (u *upstream) finish(l *lease, clean bool) {
+	if l.tc == nil {
+		return
 	}
+	u.client.ReleaseReader(l.br)
+	u.release(l.tc, l.reusable && clean)
+	*l = lease{}
+}
+
+// release hands a connection back, to the pool or closed.
+func (u *upstream) release(tc *trackedConn, reuse bool) {
+	busy := u.busy.Add(-1)
+	tc.giveBack(reuse && u.open.Load()-busy <= u.maxIdle)
+}
+
+// nothingRead reports whether a response read failed before its first byte:
+// the peer closed or reset the connection.
+func nothingRead(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// classifyConnError wraps a dial, write or read failure.
+func classifyConnError(err error) error {
+	if isTimeout(err) {
+		return &TimeoutError{Err: err}
+	}
+	return &ConnError{Err: err}
 }
 
 func isTimeout(err error) bool {
@@ -144,17 +244,7 @@ func isTimeout(err error) bool {
 		return true
 	}
 	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout() && !errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// release hands back the connection of a streamed response; call it before the
-// response's body stream is closed. The connection returns to the pool only if
-// that keeps at most maxIdle connections idle; otherwise it is closed.
-func (u *upstream) release(resp *fasthttp.Response) {
-	busy := u.busy.Add(-1)
-	if u.open.Load()-busy > u.maxIdle {
-		resp.SetConnectionClose()
-	}
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // stats reports the pool's open and busy connections.
@@ -166,21 +256,26 @@ func (u *upstream) stats() (open, busy int64) {
 // close drops the pool's idle connections; busy ones close when released.
 func (u *upstream) close() { u.client.CloseIdleConnections() }
 
-// track wraps a dialed connection so the pool's open count stays exact and a
-// response can find its connection (see connOf).
+// track wraps a dialed connection so the pool's open count stays exact.
 func (u *upstream) track(c net.Conn) net.Conn {
 	u.open.Add(1)
-	tc := &trackedConn{Conn: c, u: u}
-	tc.local = &connAddr{Addr: c.LocalAddr(), conn: tc}
-	return tc
+	return &trackedConn{Conn: c, u: u}
 }
 
-// trackedConn is a pooled upstream connection.
+// trackedConn is a pooled upstream connection. Its lease fields are used by
+// one request at a time (the one holding the connection).
 type trackedConn struct {
 	net.Conn
 	u      *upstream
-	local  *connAddr // a pointer, so LocalAddr does not allocate
 	closed sync.Once
+
+	// owner is fasthttp's handle for this connection (a *clientConn) and
+	// giveBack returns that handle to the pool or closes it; both are set on
+	// the first lease.
+	owner    any
+	giveBack func(reuse bool)
+	// uses counts the requests sent on this connection.
+	uses int
 }
 
 func (c *trackedConn) Close() error {
@@ -188,21 +283,11 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// LocalAddr returns an address that leads back to the connection: fasthttp
-// keeps a response's local address, which is how a streamed body finds the
-// connection whose read deadline it moves.
-func (c *trackedConn) LocalAddr() net.Addr { return c.local }
-
-// connAddr is a net.Addr carrying its connection.
-type connAddr struct {
-	net.Addr
-	conn *trackedConn
-}
-
-// connOf returns the connection resp was read from, or nil.
-func connOf(resp *fasthttp.Response) *trackedConn {
-	if a, ok := resp.LocalAddr().(*connAddr); ok {
-		return a.conn
+// tracked returns the trackedConn under conn, which is one or, with TLS, the
+// tls.Conn wrapping one.
+func tracked(conn net.Conn) *trackedConn {
+	if tc, ok := conn.(*trackedConn); ok {
+		return tc
 	}
-	return nil
+	return conn.(*tls.Conn).NetConn().(*trackedConn)
 }

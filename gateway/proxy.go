@@ -56,7 +56,8 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets
 	// S3 may send no Content-Type; fasthttp would report text/plain. (Reset
 	// clears this, so it is set for every request.)
 	x.resp.Header.SetNoDefaultContentType(true)
-	if err := b.Fetch(in, x.resp, x.start); err != nil {
+	in.StreamIdle = g.opts.StreamIdleTimeout
+	if err := b.Fetch(in, x.resp, &x.body, x.start); err != nil {
 		x.status = writeError(ctx, err, rid)
 		g.logUpstreamError(b, err, rid)
 		x.finish(nil)
@@ -70,7 +71,7 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets
 			out.Header.AddBytesKV(k, v)
 		}
 	}
-	if !x.body.Start(b, x.resp, g.opts.StreamIdleTimeout) {
+	if !x.body.Active() {
 		// No body on the wire (HEAD, 304, 204): keep S3's Content-Length, which
 		// for HEAD is the object's size.
 		if cl := x.resp.Header.ContentLength(); cl >= 0 {
