@@ -141,14 +141,14 @@ func TestSupervisorPublishesReady(t *testing.T) {
 		t.Fatalf("before supervision: state %v, want not ready", s.State)
 	}
 	sys, _ := startSystem(t, Settings{})
-	if err := sys.Add(b); err != nil {
+	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the bucket to be ready", func() bool { return b.Snapshot().State == buckets.Ready })
 	if s := b.Snapshot(); !s.HasCredentials || s.Credentials.AccessKeyID != "AK" {
 		t.Fatalf("ready snapshot has credentials %+v", s.Credentials)
 	}
-	if err := sys.Add(b); err == nil {
+	if err := sys.Add(b, BucketOptions{}); err == nil {
 		t.Fatal("adding the same bucket twice succeeded")
 	}
 }
@@ -161,7 +161,7 @@ func TestCredentialFailureIsolatesBucket(t *testing.T) {
 	healthy := newBucket(t, "healthy", o, nil)
 	sys, _ := startSystem(t, Settings{})
 	for _, b := range []*buckets.Bucket{broken, healthy} {
-		if err := sys.Add(b); err != nil {
+		if err := sys.Add(b, BucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,7 +189,7 @@ func TestPanickingRefresherIsRestarted(t *testing.T) {
 	}}
 	b := newBucket(t, "media", o, p)
 	sys, logs := startSystem(t, Settings{})
-	if err := sys.Add(b); err != nil {
+	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the restarted refresher to publish credentials", func() bool { return b.Snapshot().State == buckets.Ready })
@@ -214,7 +214,7 @@ func TestSpentBudgetMarksNotReadyAndRespawns(t *testing.T) {
 		RespawnMax:     20 * time.Millisecond,
 	})
 	for _, bk := range []*buckets.Bucket{b, healthy} {
-		if err := sys.Add(bk); err != nil {
+		if err := sys.Add(bk, BucketOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -241,7 +241,7 @@ func TestFailureEdgePublishesBeforeTheTick(t *testing.T) {
 	// A tick of an hour: anything published after the first sample came
 	// through the edge message.
 	sys, _ := startSystem(t, Settings{Tick: time.Hour})
-	if err := sys.Add(b); err != nil {
+	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
@@ -261,7 +261,7 @@ func TestDegradedUnderFailures(t *testing.T) {
 	o := startOrigin(t, 503)
 	b := newBucket(t, "media", o, nil)
 	sys, _ := startSystem(t, Settings{})
-	if err := sys.Add(b); err != nil {
+	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
@@ -284,7 +284,7 @@ func TestRemoveStopsSupervisor(t *testing.T) {
 	o := startOrigin(t, 200)
 	b := newBucket(t, "media", o, nil)
 	sys, _ := startSystem(t, Settings{})
-	if err := sys.Add(b); err != nil {
+	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
@@ -299,7 +299,7 @@ func TestRemoveStopsSupervisor(t *testing.T) {
 	}
 	// The name is free again.
 	b2 := newBucket(t, "media", o, nil)
-	if err := sys.Add(b2); err != nil {
+	if err := sys.Add(b2, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the new bucket ready", func() bool { return b2.Snapshot().State == buckets.Ready })

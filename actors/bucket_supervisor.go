@@ -15,7 +15,10 @@ import (
 )
 
 // Child names under a bucket supervisor; they are the `child` metrics label.
-const childCredentials = "credentials"
+const (
+	childCredentials = "credentials"
+	childJWKS        = "jwks"
+)
 
 // tick asks the bucket supervisor to sample its bucket.
 type tick struct{}
@@ -28,8 +31,9 @@ type upstreamFailed struct{}
 // Snapshot and its children. Every field is owned by the actor (one message at
 // a time): no locks.
 type bucketSupervisor struct {
-	b   *buckets.Bucket
-	set Settings
+	b    *buckets.Bucket
+	opts BucketOptions
+	set  Settings
 	log *slog.Logger
 
 	strategy actor.SupervisorStrategy
@@ -45,10 +49,11 @@ type bucketSupervisor struct {
 	ticker    *timer
 }
 
-func newBucketSupervisor(b *buckets.Bucket, set Settings) actor.Producer {
+func newBucketSupervisor(b *buckets.Bucket, opts BucketOptions, set Settings) actor.Producer {
 	return func() actor.Actor {
 		s := &bucketSupervisor{
 			b:        b,
+			opts:     opts,
 			set:      set,
 			log:      set.Log.With("bucket", b.Name()),
 			restarts: map[string]*metrics.Counter{},
@@ -76,6 +81,11 @@ func (s *bucketSupervisor) Receive(ctx actor.Context) {
 		s.b.ArmEdge()
 		s.publish()
 	case upstreamFailed:
+		s.publish()
+	case keysResult:
+		if msg.err != nil {
+			s.log.Warn("jwks fetch failed; keeping the last good key set", "err", msg.err)
+		}
 		s.publish()
 	case credentialsResult:
 		s.credSeen = true
@@ -106,6 +116,12 @@ func (s *bucketSupervisor) spawnChildren(ctx actor.Context) {
 	if _, err := ctx.SpawnNamed(props, childCredentials); err != nil {
 		s.log.Error("spawning child failed", "child", childCredentials, "err", err)
 	}
+	if k := s.opts.Keys; k != nil && k.HasJWKS() {
+		props := actor.PropsFromProducer(newJWKSFetcher(k, s.set.Now))
+		if _, err := ctx.SpawnNamed(props, childJWKS); err != nil {
+			s.log.Error("spawning child failed", "child", childJWKS, "err", err)
+		}
+	}
 }
 
 // publish decides the bucket's state and publishes it when it changed.
@@ -122,6 +138,11 @@ func (s *bucketSupervisor) publish() {
 		status.Err = nil
 	}
 	state, reason := buckets.Assess(status, recent)
+	if k := s.opts.Keys; k != nil && state != buckets.NotReady {
+		if ok, why := k.Ready(); !ok {
+			state, reason = buckets.NotReady, why
+		}
+	}
 	if s.gaveUp != "" {
 		state, reason = buckets.NotReady, s.gaveUp
 	}

@@ -12,7 +12,10 @@ import (
 )
 
 // addBucket asks the root to start supervising a bucket; it replies bucketAdded.
-type addBucket struct{ b *buckets.Bucket }
+type addBucket struct {
+	b    *buckets.Bucket
+	opts BucketOptions
+}
 
 // bucketAdded answers addBucket.
 type bucketAdded struct{ err error }
@@ -33,6 +36,7 @@ type respawnBucket struct {
 // rootEntry is one supervised bucket.
 type rootEntry struct {
 	b        *buckets.Bucket
+	opts     BucketOptions
 	pid      *actor.PID // nil while waiting to be re-created
 	started  time.Time
 	respawns int          // re-creations in a row without a stable run
@@ -72,7 +76,7 @@ func (r *root) Receive(ctx actor.Context) {
 			ctx.Respond(bucketAdded{err: fmt.Errorf("actors: bucket %q is already supervised", name)})
 			return
 		}
-		e := &rootEntry{b: msg.b}
+		e := &rootEntry{b: msg.b, opts: msg.opts}
 		r.entries[name] = e
 		err := r.spawn(ctx, name, e)
 		if err != nil {
@@ -111,7 +115,7 @@ func (r *root) Receive(ctx actor.Context) {
 }
 
 func (r *root) spawn(ctx actor.Context, name string, e *rootEntry) error {
-	props := actor.PropsFromProducer(newBucketSupervisor(e.b, r.set))
+	props := actor.PropsFromProducer(newBucketSupervisor(e.b, e.opts, r.set))
 	pid, err := ctx.SpawnNamed(props, "bucket-"+name)
 	if err != nil {
 		return fmt.Errorf("actors: spawning supervisor for %q: %w", name, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"yatagarasu/auth"
 	"yatagarasu/buckets"
 	"yatagarasu/supervision"
 )
@@ -79,10 +80,18 @@ func Start(set Settings) *System {
 	return &System{as: as, root: root}
 }
 
+// BucketOptions are what a bucket supervisor owns besides the bucket.
+type BucketOptions struct {
+	// Keys is the bucket's JWT key set, nil for a public bucket. With a
+	// jwks_url the supervisor runs a fetcher child and the bucket is not ready
+	// until the first good fetch.
+	Keys *auth.KeySet
+}
+
 // Add starts a supervisor for b. The bucket is not ready until the supervisor
 // publishes its first Snapshot (after the first credential retrieval).
-func (s *System) Add(b *buckets.Bucket) error {
-	res, err := s.as.Root.RequestFuture(s.root, addBucket{b: b}, askTimeout).Result()
+func (s *System) Add(b *buckets.Bucket, opts BucketOptions) error {
+	res, err := s.as.Root.RequestFuture(s.root, addBucket{b: b, opts: opts}, askTimeout).Result()
 	if err != nil {
 		return fmt.Errorf("actors: adding bucket %q: %w", b.Name(), err)
 	}

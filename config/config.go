@@ -22,6 +22,9 @@ type Config struct {
 	// with a few objects, so the proxy serves something on a fresh machine. Nil
 	// when the file has no [demo_store] table.
 	DemoStore *DemoStore `toml:"demo_store"`
+	// Auth holds shared authentication blocks, [auth.<name>], which buckets
+	// reference with [buckets.auth] use = "<name>".
+	Auth map[string]AuthSettings `toml:"auth"`
 	// Buckets are the routes: each maps a path prefix to an S3 bucket. At least one.
 	Buckets []Bucket `toml:"buckets"`
 
@@ -69,6 +72,9 @@ type Bucket struct {
 	PathPrefix string `toml:"path_prefix"`
 	// S3 describes the upstream bucket.
 	S3 S3 `toml:"s3"`
+	// Auth, when present (and enabled), requires a verified JWT on every
+	// request. Nil: the bucket is public.
+	Auth *BucketAuth `toml:"auth"`
 }
 
 // S3 describes one upstream S3 bucket and how to reach it.

@@ -72,11 +72,41 @@ func expandEnv(v reflect.Value, path string, p *problems) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			tag := tomlName(f)
-			if tag == "" || !f.IsExported() {
+			if !f.IsExported() {
 				continue
 			}
-			expandEnv(v.Field(i), join(path, tag), p)
+			if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("toml") == "" {
+				expandEnv(v.Field(i), path, p) // embedded: its keys are this table's
+				continue
+			}
+			if tag := tomlName(f); tag != "" {
+				expandEnv(v.Field(i), join(path, tag), p)
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			// Map values are not addressable: expand a copy and store it back.
+			elem := reflect.New(iter.Value().Type()).Elem()
+			elem.Set(iter.Value())
+			expandEnv(elem, join(path, iter.Key().String()), p)
+			v.SetMapIndex(iter.Key(), elem)
+		}
+	case reflect.Interface:
+		// Claim rule values: a string, or an array of values.
+		switch x := v.Interface().(type) {
+		case string:
+			s, err := expand(x)
+			if err != nil {
+				p.add(path, "%v", err)
+				return
+			}
+			v.Set(reflect.ValueOf(s))
+		case []any:
+			for i := range x {
+				elem := reflect.ValueOf(&x[i]).Elem()
+				expandEnv(elem, path+"["+strconv.Itoa(i)+"]", p)
+			}
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {

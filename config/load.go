@@ -40,6 +40,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	expandEnv(reflect.ValueOf(c).Elem(), "", p)
 	c.applyDefaults(md)
 	c.validate(p)
+	c.resolveAuth(p)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
@@ -87,42 +88,63 @@ func reportUnknown(md toml.MetaData, p *problems) {
 // knownKeys lists the TOML keys of the table at path, by reflection on Config.
 func knownKeys(path toml.Key) []string {
 	t := reflect.TypeOf(Config{})
-	for _, seg := range path {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-			t = t.Elem()
+	for i := 0; i < len(path); i++ {
+		t = tableType(t)
+		if t.Kind() == reflect.Map {
+			t = t.Elem() // path[i] is the map key, e.g. the name in [auth.<name>]
+			continue
 		}
 		if t.Kind() != reflect.Struct {
 			return nil
 		}
-		f, ok := fieldByTOMLName(t, seg)
+		f, ok := fieldByTOMLName(t, path[i])
 		if !ok {
 			return nil
 		}
 		t = f.Type
 	}
-	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		t = t.Elem()
-	}
+	t = tableType(t)
 	if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration{}) {
 		return nil
 	}
 	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		if n := tomlName(t.Field(i)); n != "" {
-			names = append(names, n)
-		}
-	}
+	visitFields(t, func(f reflect.StructField, name string) { names = append(names, name) })
 	sort.Strings(names)
 	return names
 }
 
-func fieldByTOMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+// tableType looks through pointers and slices to the table's own type.
+func tableType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	return t
+}
+
+// visitFields calls fn for each field of struct type t that has a TOML key,
+// looking into embedded structs as TOML does.
+func visitFields(t reflect.Type, fn func(f reflect.StructField, name string)) {
 	for i := 0; i < t.NumField(); i++ {
-		if tomlName(t.Field(i)) == name {
-			return t.Field(i), true
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("toml") == "" {
+			visitFields(f.Type, fn)
+			continue
+		}
+		if n := tomlName(f); n != "" {
+			fn(f, n)
 		}
 	}
-	return reflect.StructField{}, false
+}
+
+func fieldByTOMLName(t reflect.Type, name string) (reflect.StructField, bool) {
+	var found reflect.StructField
+	ok := false
+	visitFields(t, func(f reflect.StructField, n string) {
+		if n == name && !ok {
+			found, ok = f, true
+		}
+	})
+	return found, ok
 }
 
 // applyDefaults fills every absent key with its documented default.

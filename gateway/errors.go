@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"yatagarasu/auth"
 	"yatagarasu/buckets"
 )
 
@@ -65,6 +66,12 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusRequestEntityTooLarge, code: "EntityTooLarge", message: "Your request body exceeds the maximum allowed size."}
 	case errors.Is(err, ErrListingDisabled):
 		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "Listing is not enabled for this bucket."}
+	case errors.Is(err, auth.ErrMissingToken):
+		return s3Error{status: fasthttp.StatusUnauthorized, code: "AccessDenied", message: "A bearer token is required."}
+	case errors.Is(err, auth.ErrRejected):
+		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "Access Denied"}
+	case errors.Is(err, auth.ErrKeysUnavailable):
+		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "ServiceUnavailable", message: "The bucket is temporarily unavailable. Please retry.", retryAfter: 1}
 	case errors.Is(err, buckets.ErrNotReady):
 		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "ServiceUnavailable", message: "The bucket is temporarily unavailable. Please retry.", retryAfter: 1}
 	case errors.Is(err, buckets.ErrNoFreeConnections):

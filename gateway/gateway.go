@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"yatagarasu/auth"
 	"yatagarasu/buckets"
 )
 
@@ -17,13 +19,34 @@ const allowedMethods = "GET, HEAD, OPTIONS"
 // cannot collide with a bucket name, which may not contain parentheses.
 const unroutedLabel = "(none)"
 
-// Table is the routing state one configuration generation produced. Immutable:
-// a reload publishes a new Table with SetTable.
+// Table is the routing state one configuration generation produced. Immutable
+// once given to SetTable: a reload publishes a new Table.
 type Table struct {
 	// Router maps paths to buckets.
 	Router *buckets.Router
 	// Generation counts successful configuration loads, starting at 1.
 	Generation uint64
+	// Auth holds the verifier of every bucket that requires a token; a bucket
+	// absent from it is public.
+	Auth map[*buckets.Bucket]*auth.Verifier
+
+	// guards are built by SetTable from Auth, with their metrics.
+	guards map[*buckets.Bucket]*guard
+}
+
+// guard is one authenticated bucket's verifier and failure counters.
+type guard struct {
+	v        *auth.Verifier
+	realm    string // WWW-Authenticate value
+	failures map[string]*metrics.Counter
+}
+
+func newGuard(b *buckets.Bucket, v *auth.Verifier) *guard {
+	g := &guard{v: v, realm: `Bearer realm="` + b.Name() + `"`, failures: map[string]*metrics.Counter{}}
+	for _, r := range auth.Reasons {
+		g.failures[r] = b.Metrics().Set().GetOrCreateCounter(`auth_failures_total{bucket=` + strconv.Quote(b.Name()) + `,reason="` + r + `"}`)
+	}
+	return g
 }
 
 // Options configure a Gateway. Zero values take the defaults named beside them.
@@ -74,7 +97,13 @@ func New(opts Options) *Gateway {
 
 // SetTable publishes a new routing table; requests already routed finish on
 // the buckets they were routed to.
-func (g *Gateway) SetTable(t *Table) { g.table.Store(t) }
+func (g *Gateway) SetTable(t *Table) {
+	t.guards = make(map[*buckets.Bucket]*guard, len(t.Auth))
+	for b, v := range t.Auth {
+		t.guards[b] = newGuard(b, v)
+	}
+	g.table.Store(t)
+}
 
 // CurrentTable returns the routing table in use.
 func (g *Gateway) CurrentTable() *Table { return g.table.Load() }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"yatagarasu/auth"
 	"yatagarasu/buckets"
 )
 
@@ -76,12 +77,24 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 		g.reject(ctx, m, ErrBadPath, rid[:])
 		return
 	}
-	b, key, found := g.table.Load().Router.Route(decoded)
+	t := g.table.Load()
+	b, key, found := t.Router.Route(decoded)
 	if !found {
 		g.reject(ctx, m, ErrNoRoute, rid[:])
 		return
 	}
 	routed = b
+	if gd := t.guards[b]; gd != nil {
+		if _, err := gd.v.Verify(auth.Request{Header: &ctx.Request.Header, RawQuery: query, Key: key}, ctx.Time()); err != nil {
+			gd.failures[auth.ReasonOf(err)].Inc()
+			if auth.IsMissing(err) {
+				ctx.Response.Header.Set("WWW-Authenticate", gd.realm)
+			}
+			status := writeError(ctx, err, rid[:])
+			g.recordRequest(b.Metrics(), m, status, ctx.Time())
+			return
+		}
+	}
 	if len(key) == 0 {
 		status := writeError(ctx, ErrListingDisabled, rid[:])
 		g.recordRequest(b.Metrics(), m, status, ctx.Time())

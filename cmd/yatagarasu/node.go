@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"yatagarasu/actors"
+	"yatagarasu/auth"
 	"yatagarasu/buckets"
 	"yatagarasu/config"
 	"yatagarasu/demostore"
@@ -61,18 +62,30 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 	set := opts.actors
 	set.Log = log
 	n.sys = actors.Start(set)
+	verifiers := map[*buckets.Bucket]*auth.Verifier{}
+	shared := map[string]*auth.KeySet{} // one key set per [auth.<name>] block
 	for _, bc := range cfg.Buckets {
 		b, err := buckets.New(bc, buckets.Options{Credentials: opts.credentials[bc.Name], Dial: opts.dial})
 		if err != nil {
 			return n, err
 		}
 		n.buckets = append(n.buckets, b)
-		if err := n.sys.Add(b); err != nil {
+		var keys *auth.KeySet
+		if a := bc.Auth; a.IsEnabled() {
+			if keys = shared[a.Use]; keys == nil {
+				keys = auth.NewKeySet(&a.AuthSettings)
+				if a.Use != "" {
+					shared[a.Use] = keys
+				}
+			}
+			verifiers[b] = auth.NewVerifier(&a.AuthSettings, keys)
+		}
+		if err := n.sys.Add(b, actors.BucketOptions{Keys: keys}); err != nil {
 			return n, err
 		}
 	}
 	n.gw = gateway.New(gateway.Options{Version: version(), BuiltinsOnMain: cfg.Admin.Port == 0, Log: log})
-	n.gw.SetTable(&gateway.Table{Router: buckets.NewRouter(n.buckets), Generation: 1})
+	n.gw.SetTable(&gateway.Table{Router: buckets.NewRouter(n.buckets), Generation: 1, Auth: verifiers})
 
 	if err := n.listen("main", net.JoinHostPort(cfg.Server.Address, strconv.Itoa(cfg.Server.Port)), n.gw.Handler()); err != nil {
 		return n, err
