@@ -34,7 +34,7 @@ type bucketSupervisor struct {
 	b    *buckets.Bucket
 	opts BucketOptions
 	set  Settings
-	log *slog.Logger
+	log  *slog.Logger
 
 	strategy actor.SupervisorStrategy
 	restarts map[string]*metrics.Counter // actor_restarts_total by child
