@@ -41,6 +41,8 @@ type origin struct {
 	addr   string
 	status atomic.Int32
 	hits   atomic.Int64
+	// failFirst answers the next failFirst requests with 503.
+	failFirst atomic.Int32
 }
 
 func startOrigin(t *testing.T, status int) *origin {
@@ -54,6 +56,10 @@ func startOrigin(t *testing.T, status int) *origin {
 	o.addr = ln.Addr().String()
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		o.hits.Add(1)
+		if o.failFirst.Add(-1) >= 0 {
+			ctx.SetStatusCode(503)
+			return
+		}
 		ctx.SetStatusCode(int(o.status.Load()))
 		ctx.SetBodyString("x")
 	}}
@@ -66,6 +72,13 @@ func startOrigin(t *testing.T, status int) *origin {
 // credentials come from provider (nil: static keys from the config).
 func newBucket(t *testing.T, name string, o *origin, provider aws.CredentialsProvider) *buckets.Bucket {
 	t.Helper()
+	return newBucketWith(t, name, o, provider, "")
+}
+
+// newBucketWith is newBucket with extra keys for [buckets.s3] (and tables
+// after it).
+func newBucketWith(t *testing.T, name string, o *origin, provider aws.CredentialsProvider, extra string) *buckets.Bucket {
+	t.Helper()
 	src := fmt.Sprintf(`
 [[buckets]]
 name = %q
@@ -76,7 +89,8 @@ endpoint = "http://%s"
 force_path_style = true
 access_key = "AK"
 secret_key = "SK"
-`, name, name, o.addr)
+%s
+`, name, name, o.addr, extra)
 	cfg, err := config.Parse([]byte(src), "test.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -257,26 +271,103 @@ func TestFailureEdgePublishesBeforeTheTick(t *testing.T) {
 	eventually(t, "the failure to be published", func() bool { return b.Snapshot().Recent.Failures == 1 })
 }
 
+// fetch sends one GET through b and reads the body; it returns the status.
+func fetch(t *testing.T, b *buckets.Bucket) (int, error) {
+	t.Helper()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	var body buckets.Body
+	in := &buckets.Inbound{Method: []byte("GET"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}
+	if err := b.Fetch(in, resp, &body, time.Now()); err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, &body)
+	body.Finish()
+	return resp.StatusCode(), nil
+}
+
 func TestDegradedUnderFailures(t *testing.T) {
 	o := startOrigin(t, 503)
-	b := newBucket(t, "media", o, nil)
+	b := newBucketWith(t, "media", o, nil, "[buckets.s3.retry]\nmax_attempts = 1\n[buckets.s3.circuit_breaker]\nenabled = false")
 	sys, _ := startSystem(t, Settings{})
 	if err := sys.Add(b, BucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
 	for range 5 {
-		resp := fasthttp.AcquireResponse()
-		in := &buckets.Inbound{Method: []byte("HEAD"), Key: []byte("k"), Header: &fasthttp.RequestHeader{}}
-		if err := b.Fetch(in, resp, &buckets.Body{}, time.Now()); err != nil {
-			t.Fatal(err)
+		if status, err := fetch(t, b); err != nil || status != 503 {
+			t.Fatalf("fetch = %d, %v; want S3's 503", status, err)
 		}
-		fasthttp.ReleaseResponse(resp)
 	}
 	eventually(t, "degraded", func() bool { return b.Snapshot().State == buckets.Degraded })
-	o.status.Store(200)
 	if s := b.Snapshot(); !strings.Contains(s.Reason, "5 of 5 upstream attempts failed") {
 		t.Errorf("reason %q", s.Reason)
+	}
+}
+
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	o := startOrigin(t, 503)
+	b := newBucketWith(t, "media", o, nil, "[buckets.s3.retry]\nmax_attempts = 1\n[buckets.s3.circuit_breaker]\nfailure_threshold = 3\nsuccess_threshold = 2\nhalf_open_max_requests = 2\ntimeout = \"300ms\"")
+	sys, _ := startSystem(t, Settings{})
+	if err := sys.Add(b, BucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
+	for range 3 {
+		if status, _ := fetch(t, b); status != 503 {
+			t.Fatalf("status %d, want S3's 503", status)
+		}
+	}
+	eventually(t, "the breaker to open", func() bool { return b.Snapshot().Breaker.State == buckets.BreakerOpen })
+	hits := o.hits.Load()
+	_, err := fetch(t, b)
+	var open *buckets.BreakerOpenError
+	if !errors.As(err, &open) || o.hits.Load() != hits {
+		t.Fatalf("fetch while open = %v with %d origin hits, want *BreakerOpenError and none", err, o.hits.Load()-hits)
+	}
+	if s := b.Snapshot(); s.State != buckets.Degraded || !strings.Contains(s.Reason, "circuit breaker open") {
+		t.Errorf("bucket state %v %q while open, want degraded", s.State, s.Reason)
+	}
+	o.status.Store(200)
+	eventually(t, "half-open after the timeout", func() bool { return b.Snapshot().Breaker.State == buckets.BreakerHalfOpen })
+	for range 2 {
+		if status, err := fetch(t, b); status != 200 {
+			t.Fatalf("probe = %d, %v", status, err)
+		}
+	}
+	eventually(t, "closed after two good probes", func() bool { return b.Snapshot().Breaker.State == buckets.BreakerClosed })
+	var out bytes.Buffer
+	b.Metrics().Set().WritePrometheus(&out)
+	for _, want := range []string{`circuit_breaker_opened_total{bucket="media"} 1`, `circuit_breaker_rejected_total{bucket="media"} 1`, `circuit_breaker_state{bucket="media"} 0`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestRetriesUntilSuccess(t *testing.T) {
+	o := startOrigin(t, 503)
+	b := newBucketWith(t, "media", o, nil, "[buckets.s3.retry]\nmax_attempts = 3\ninitial_backoff = \"10ms\"")
+	sys, _ := startSystem(t, Settings{})
+	if err := sys.Add(b, BucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ready", func() bool { return b.Snapshot().State == buckets.Ready })
+	// The origin fails twice, then answers: the client sees one 200.
+	o.failFirst.Store(2)
+	o.status.Store(200)
+	if status, err := fetch(t, b); status != 200 || err != nil {
+		t.Fatalf("fetch = %d, %v; want 200 after two retries", status, err)
+	}
+	if o.hits.Load() != 3 {
+		t.Errorf("origin hits = %d, want 3", o.hits.Load())
+	}
+	var out bytes.Buffer
+	b.Metrics().Set().WritePrometheus(&out)
+	for _, want := range []string{`s3_retry_attempts_total{bucket="media"} 2`, `s3_retry_success_total{bucket="media"} 1`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

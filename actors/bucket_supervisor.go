@@ -3,8 +3,10 @@ package actors
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,6 +29,29 @@ type tick struct{}
 // supervisor should re-assess now rather than at its next tick.
 type upstreamFailed struct{}
 
+// breakerTrip: the closed breaker of generation gen saw its threshold of
+// consecutive failures.
+type breakerTrip struct{ gen uint64 }
+
+// probeResult: a half-open probe of generation gen finished.
+type probeResult struct {
+	gen    uint64
+	failed bool
+}
+
+// retrySlot asks whether failed attempt n may be retried; the supervisor
+// answers retryGrant.
+type retrySlot struct {
+	n          int
+	retryAfter time.Duration
+}
+
+// retryGrant answers retrySlot.
+type retryGrant struct {
+	delay time.Duration
+	ok    bool
+}
+
 // bucketSupervisor owns one bucket: its state decisions, its published
 // Snapshot and its children. Every field is owned by the actor (one message at
 // a time): no locks.
@@ -41,6 +66,11 @@ type bucketSupervisor struct {
 
 	window    *buckets.Window
 	last      buckets.Totals // the bucket's outcomes at the last tick
+	breaker   *buckets.Breaker
+	budget    *buckets.RetryBudget
+	policy    buckets.RetryPolicy
+	lastReqs  uint64 // requests started at the last tick
+	rand      *rand.Rand
 	creds     aws.Credentials
 	credErr   error
 	credSeen  bool   // a retrieval has reported at least once
@@ -58,7 +88,12 @@ func newBucketSupervisor(b *buckets.Bucket, opts BucketOptions, set Settings) ac
 			log:      set.Log.With("bucket", b.Name()),
 			restarts: map[string]*metrics.Counter{},
 			window:   buckets.NewWindow(int(buckets.WindowLength / set.Tick)),
+			breaker:  buckets.NewBreaker(b.BreakerSettings()),
+			rand:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15)),
 		}
+		policy, percent, floor := b.RetrySettings()
+		s.policy = policy
+		s.budget = buckets.NewRetryBudget(percent, floor, int(buckets.WindowLength/set.Tick), set.Tick)
 		s.strategy = supervision.OneForOne(set.ChildBudget, s, set.Now)
 		return s
 	}
@@ -69,19 +104,45 @@ func (s *bucketSupervisor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.last = s.b.Outcomes()
+		s.lastReqs = s.b.RequestsStarted()
+		s.b.BreakerChanged()
 		s.b.SetEvents(edgeSender{sys: ctx.ActorSystem(), pid: ctx.Self()})
 		s.b.ArmEdge()
 		s.spawnChildren(ctx)
 		s.ticker = sendEvery(ctx.ActorSystem(), s.set.Tick, ctx.Self(), tick{})
 		s.publish()
 	case tick:
-		now := s.b.Outcomes()
-		s.window.Push(now.Sub(s.last))
-		s.last = now
+		totals := s.b.Outcomes()
+		s.window.Push(totals.Sub(s.last))
+		s.last = totals
+		reqs := s.b.RequestsStarted()
+		s.budget.Tick(reqs - s.lastReqs)
+		s.lastReqs = reqs
+		now := s.set.Now()
+		before, gen := s.breaker.State(now)
+		if s.b.BreakerEnabled() {
+			s.breaker.OnWindow(now, s.window.SumLast(int(s.b.BreakerWindow()/s.set.Tick)))
+		}
+		s.breakerMoved(before, gen, now)
 		s.b.ArmEdge()
 		s.publish()
 	case upstreamFailed:
 		s.publish()
+	case breakerTrip:
+		now := s.set.Now()
+		before, gen := s.breaker.State(now)
+		s.breaker.Trip(now, msg.gen)
+		s.breakerMoved(before, gen, now)
+		s.publish()
+	case probeResult:
+		now := s.set.Now()
+		before, gen := s.breaker.State(now)
+		s.breaker.OnResult(now, msg.gen, msg.failed)
+		s.breakerMoved(before, gen, now)
+		s.publish()
+	case retrySlot:
+		ok := s.budget.Allow(s.b.RequestsStarted() - s.lastReqs)
+		ctx.Respond(retryGrant{delay: s.policy.Delay(msg.n, s.rand.Float64(), msg.retryAfter), ok: ok})
 	case keysResult:
 		if msg.err != nil {
 			s.log.Warn("jwks fetch failed; keeping the last good key set", "err", msg.err)
@@ -146,9 +207,14 @@ func (s *bucketSupervisor) publish() {
 	if s.gaveUp != "" {
 		state, reason = buckets.NotReady, s.gaveUp
 	}
-	next := &buckets.Snapshot{State: state, Reason: reason, Credentials: s.creds, HasCredentials: have, Recent: recent, At: now}
+	bstate, bgen := s.breaker.State(now)
+	view := buckets.BreakerView{State: bstate, Generation: bgen, OpenUntil: s.breaker.Expiry()}
+	if bstate == buckets.BreakerOpen && state != buckets.NotReady {
+		state, reason = buckets.Degraded, "circuit breaker open until "+view.OpenUntil.UTC().Format(time.RFC3339)
+	}
+	next := &buckets.Snapshot{State: state, Reason: reason, Credentials: s.creds, HasCredentials: have, Recent: recent, Breaker: view, At: now}
 	if p := s.published; p != nil && p.State == next.State && p.Reason == next.Reason &&
-		p.HasCredentials == next.HasCredentials && p.Credentials == next.Credentials && p.Recent == next.Recent {
+		p.HasCredentials == next.HasCredentials && p.Credentials == next.Credentials && p.Recent == next.Recent && p.Breaker == next.Breaker {
 		return
 	}
 	if p := s.published; p == nil || p.State != next.State {
@@ -156,6 +222,20 @@ func (s *bucketSupervisor) publish() {
 	}
 	s.published = next
 	s.b.Publish(next)
+}
+
+// breakerMoved resets the hot path's breaker counters, counts and logs when
+// the breaker changed generation since (before, gen).
+func (s *bucketSupervisor) breakerMoved(before buckets.BreakerState, gen uint64, now time.Time) {
+	after, cur := s.breaker.State(now)
+	if cur == gen {
+		return
+	}
+	s.b.BreakerChanged()
+	if after == buckets.BreakerOpen {
+		s.b.Metrics().BreakerOpened.Inc()
+	}
+	s.log.Warn("circuit breaker", "from", before.String(), "to", after.String())
 }
 
 // HandleFailure implements actor.SupervisorStrategy for this actor's children
@@ -204,3 +284,25 @@ type edgeSender struct {
 }
 
 func (e edgeSender) UpstreamFailed(*buckets.Bucket) { e.sys.Root.Send(e.pid, upstreamFailed{}) }
+
+func (e edgeSender) BreakerTrip(_ *buckets.Bucket, gen uint64) {
+	e.sys.Root.Send(e.pid, breakerTrip{gen: gen})
+}
+
+func (e edgeSender) ProbeResult(_ *buckets.Bucket, gen uint64, failed bool) {
+	e.sys.Root.Send(e.pid, probeResult{gen: gen, failed: failed})
+}
+
+// retrySlotTimeout bounds the wait for the supervisor's answer; no answer
+// means no retry (a supervisor that is restarting keeps no budget).
+const retrySlotTimeout = 200 * time.Millisecond
+
+// RetrySlot asks the supervisor, synchronously: this is the failure path.
+func (e edgeSender) RetrySlot(_ *buckets.Bucket, n int, retryAfter time.Duration) (time.Duration, bool) {
+	res, err := e.sys.Root.RequestFuture(e.pid, retrySlot{n: n, retryAfter: retryAfter}, retrySlotTimeout).Result()
+	if err != nil {
+		return 0, false
+	}
+	g, ok := res.(retryGrant)
+	return g.delay, ok && g.ok
+}

@@ -2,7 +2,9 @@ package buckets
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,12 +18,23 @@ import (
 )
 
 // Events is how the hot path reaches a bucket's owner on the rare edges that
-// must not wait for its next sample. Implementations must not block (the actor
-// side does one Send).
+// must not wait for its next sample: never on a request that succeeds first
+// time. All methods but RetrySlot must not block (the actor side does one
+// Send).
 type Events interface {
 	// UpstreamFailed reports the first failed attempt since the owner last
 	// called ArmEdge.
 	UpstreamFailed(b *Bucket)
+	// BreakerTrip reports that the closed breaker of generation gen has seen
+	// its failure threshold of consecutive failures.
+	BreakerTrip(b *Bucket, gen uint64)
+	// ProbeResult reports the result of a half-open probe of generation gen.
+	ProbeResult(b *Bucket, gen uint64, failed bool)
+	// RetrySlot asks whether failed attempt n (1 for the first) may be
+	// retried, and after how long: the owner keeps the retry budget and the
+	// schedule. It blocks until the owner answers (or a short timeout, which
+	// means no); it is called only after a failure.
+	RetrySlot(b *Bucket, n int, retryAfter time.Duration) (delay time.Duration, ok bool)
 }
 
 // Options are construction-time seams.
@@ -48,10 +61,26 @@ type Bucket struct {
 	creds   *credentialSource
 	metrics *Metrics
 
+	retry     RetryPolicy
+	breakerOn bool
+	breaker   BreakerSettings
+	slowCall  time.Duration
+
 	snap     atomic.Pointer[Snapshot]
 	outcomes Outcomes
 	armed    atomic.Bool // an UpstreamFailed event may be sent
 	events   atomic.Pointer[eventsBox]
+
+	// requests counts requests started (first attempts): the retry budget's
+	// denominator, sampled by the owner.
+	requests atomic.Uint64
+	// consecutive counts consecutive failed attempts while the breaker is
+	// closed; tripped holds generation+1 of the last trip sent, so one
+	// BreakerTrip goes out per generation.
+	consecutive atomic.Uint32
+	tripped     atomic.Uint64
+	// probes counts probes admitted in the current half-open generation.
+	probes atomic.Int32
 }
 
 type eventsBox struct{ Events }
@@ -63,6 +92,7 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	cb := cfg.S3.CircuitBreaker
 	b := &Bucket{
 		cfg:     cfg,
 		name:    cfg.Name,
@@ -72,8 +102,25 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 		signer:  newSigner(),
 		creds:   newCredentialSource(cfg.S3, opts.Credentials),
 		metrics: NewMetrics(cfg.Name),
+		retry: RetryPolicy{
+			MaxAttempts: cfg.S3.Retry.MaxAttempts,
+			Initial:     cfg.S3.Retry.InitialBackoff.Duration,
+			Max:         cfg.S3.Retry.MaxBackoff.Duration,
+		},
+		breakerOn: cb.IsEnabled(),
+		breaker: BreakerSettings{
+			FailureThreshold:    uint32(cb.FailureThreshold),
+			SuccessThreshold:    uint32(cb.SuccessThreshold),
+			Timeout:             cb.Timeout.Duration,
+			HalfOpenMaxRequests: uint32(cb.HalfOpenMaxRequests),
+			FailureRate:         cb.FailureRate,
+			MinimumRequests:     uint32(cb.MinimumRequests),
+		}.withDefaults(),
+		slowCall: cb.SlowCallDuration.Duration,
 	}
 	b.snap.Store(notReadyYet)
+	b.metrics.Gauge("circuit_breaker_state", func() float64 { return float64(b.snap.Load().Breaker.State) })
+	b.metrics.Gauge("circuit_breaker_failures", func() float64 { return float64(b.consecutive.Load()) })
 	b.metrics.Gauge("connection_pool_size", func() float64 { return float64(cfg.S3.ConnectionPoolSize) })
 	b.metrics.Gauge("connection_pool_active", func() float64 { _, busy := up.stats(); return float64(busy) })
 	b.metrics.Gauge("connection_pool_idle", func() float64 { open, busy := up.stats(); return float64(open - busy) })
@@ -117,6 +164,30 @@ func (b *Bucket) Outcomes() Totals { return b.outcomes.Load() }
 // PoolStats reports the upstream pool's open and busy connections.
 func (b *Bucket) PoolStats() (open, busy int64) { return b.up.stats() }
 
+// BreakerEnabled reports whether the bucket has a circuit breaker.
+func (b *Bucket) BreakerEnabled() bool { return b.breakerOn }
+
+// BreakerSettings returns the breaker's settings, for its owner's Breaker.
+func (b *Bucket) BreakerSettings() BreakerSettings { return b.breaker }
+
+// BreakerWindow is the failure-rate window of the breaker's settings.
+func (b *Bucket) BreakerWindow() time.Duration { return b.cfg.S3.CircuitBreaker.Window.Duration }
+
+// RetrySettings returns the retry schedule and budget settings.
+func (b *Bucket) RetrySettings() (RetryPolicy, int, int) {
+	return b.retry, b.cfg.S3.Retry.BudgetPercent, *b.cfg.S3.Retry.MinRetriesPerSecond
+}
+
+// RequestsStarted returns the requests started since the bucket was built.
+func (b *Bucket) RequestsStarted() uint64 { return b.requests.Load() }
+
+// BreakerChanged resets the hot path's breaker counters for a new breaker
+// generation. Owner only, before it publishes the new state.
+func (b *Bucket) BreakerChanged() {
+	b.consecutive.Store(0)
+	b.probes.Store(0)
+}
+
 // RefreshCredentials retrieves credentials, refreshing them when they are close
 // to expiry. Owner only (it may block on the network); the result reaches the
 // hot path through the next Snapshot.
@@ -139,6 +210,10 @@ type Inbound struct {
 	RawQuery []byte
 	// Header is the client's request header; only allow-listed headers are read.
 	Header *fasthttp.RequestHeader
+	// Deadline bounds the time to the response headers, all attempts and
+	// backoffs included ([server] request_timeout). Zero: the per-attempt
+	// timeout alone.
+	Deadline time.Time
 	// StreamIdle bounds the wait for each chunk of the response body. Zero
 	// means DefaultStreamIdleTimeout.
 	StreamIdle time.Duration
@@ -193,40 +268,192 @@ func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, body *Body, now tim
 	}
 
 	req.Header.SetUserAgent("yatagarasu")
-	start := time.Now()
-	var l lease
-	err := b.up.roundTrip(req, resp, &l, start)
-	b.metrics.Upstream.UpdateDuration(start)
-	if l.tc != nil {
-		body.start(b.up, resp, l, in.StreamIdle)
-	}
-	switch {
-	case err == nil:
-		failed := resp.StatusCode() >= 500
-		if failed {
-			b.metrics.Upstream5xx.Inc()
-		}
-		b.recordAttempt(failed)
-	case isKind[*TimeoutError](err):
-		b.metrics.UpstreamTimeouts.Inc()
-		b.recordAttempt(true)
-	case isKind[*ConnError](err):
-		b.metrics.UpstreamConnErrors.Inc()
-		b.recordAttempt(true)
-	default: // the pool is ours, not S3's: not an upstream failure
-		b.metrics.PoolExhausted.Inc()
-	}
-	return err
+	return b.attempts(req, resp, body, in, snap)
 }
 
-// recordAttempt counts an attempt and, for the first failure since the owner's
-// last sample, tells the owner at once.
-func (b *Bucket) recordAttempt(failed bool) {
-	b.outcomes.record(failed)
-	if failed && b.armed.CompareAndSwap(true, false) {
-		if e := b.events.Load(); e != nil {
-			e.UpstreamFailed(b)
+// attempts sends req until an attempt succeeds, fails in a way that must not
+// be retried, or the attempts, the retry budget or the deadline run out. The
+// last attempt's answer is what the client gets: S3's own 5xx response (body
+// and all) when S3 answered, an error otherwise.
+func (b *Bucket) attempts(req *fasthttp.Request, resp *fasthttp.Response, body *Body, in *Inbound, snap *Snapshot) error {
+	b.requests.Add(1)
+	now := time.Now()
+	for n := 1; ; n++ {
+		gen, probe, err := b.admit(snap, now)
+		if err != nil {
+			if n > 1 {
+				b.metrics.RetryExhausted.Inc()
+			}
+			return err
 		}
+		timeout := b.up.timeout
+		if !in.Deadline.IsZero() {
+			timeout = min(timeout, in.Deadline.Sub(now))
+		}
+		if timeout <= 0 {
+			return errRequestTimeout
+		}
+		var l lease
+		err = b.up.roundTrip(req, resp, &l, now, timeout)
+		took := time.Since(now)
+		b.metrics.Upstream.Update(took.Seconds())
+		if errors.Is(err, ErrNoFreeConnections) {
+			// The pool is ours: nothing reached S3, so no attempt is counted
+			// (a half-open probe slot is given back).
+			b.metrics.PoolExhausted.Inc()
+			if probe {
+				b.probes.Add(-1)
+			}
+			return err
+		}
+		failed := b.classifyAttempt(err, resp, took)
+		if failed && !in.Deadline.IsZero() && isKind[*TimeoutError](err) && !time.Now().Before(in.Deadline) {
+			err = errRequestTimeout // the whole request's time, not just this attempt's
+		}
+		if probe {
+			b.reportProbe(gen, failed)
+		} else {
+			b.recordAttempt(failed, gen)
+		}
+		retryable := isKind[*TimeoutError](err) || isKind[*ConnError](err) || (err == nil && RetryableStatus(resp.StatusCode()))
+		if !retryable {
+			if err == nil && n > 1 {
+				b.metrics.RetrySuccess.Inc()
+			}
+			if l.tc != nil {
+				body.start(b.up, resp, l, in.StreamIdle)
+			}
+			return err
+		}
+		delay, ok := b.retryDelay(n, resp, err, in.Deadline)
+		if !ok {
+			if l.tc != nil {
+				body.start(b.up, resp, l, in.StreamIdle)
+			}
+			return err
+		}
+		if l.tc != nil {
+			drain(b.up, resp, l)
+		}
+		b.metrics.RetryAttempts.Inc()
+		time.Sleep(delay)
+		now = time.Now()
+		snap = b.snap.Load()
+	}
+}
+
+// classifyAttempt counts an attempt's failure metrics and says whether it
+// failed (for the breaker and the outcome window): 5xx, timeouts, connection
+// errors, and attempts slower than slow_call_duration.
+func (b *Bucket) classifyAttempt(err error, resp *fasthttp.Response, took time.Duration) bool {
+	switch {
+	case err == nil:
+		if resp.StatusCode() >= 500 {
+			b.metrics.Upstream5xx.Inc()
+			return true
+		}
+		return b.slowCall > 0 && took > b.slowCall
+	case isKind[*TimeoutError](err):
+		b.metrics.UpstreamTimeouts.Inc()
+		return true
+	case isKind[*ConnError](err):
+		b.metrics.UpstreamConnErrors.Inc()
+		return true
+	}
+	return false
+}
+
+// retryDelay decides whether attempt n is retried, and after how long.
+func (b *Bucket) retryDelay(n int, resp *fasthttp.Response, err error, deadline time.Time) (time.Duration, bool) {
+	if n >= b.retry.MaxAttempts {
+		b.metrics.RetryExhausted.Inc()
+		return 0, false
+	}
+	var retryAfter time.Duration
+	if err == nil {
+		retryAfter = ParseRetryAfter(resp.Header.Peek("Retry-After"), time.Now())
+	}
+	e := b.events.Load()
+	if e == nil {
+		return 0, false // no owner, no budget: no retry
+	}
+	delay, ok := e.RetrySlot(b, n, retryAfter)
+	if !ok {
+		b.metrics.RetryBudgetExhausted.Inc()
+		return 0, false
+	}
+	if !deadline.IsZero() && time.Until(deadline) <= delay {
+		b.metrics.RetryExhausted.Inc()
+		return 0, false // it would end past request_timeout
+	}
+	return delay, true
+}
+
+// maxDrain is the most of a failed attempt's body read to keep its
+// connection; a longer body closes the connection instead.
+const maxDrain = 64 << 10
+
+// drain discards a failed attempt's body before a retry.
+func drain(u *upstream, resp *fasthttp.Response, l lease) {
+	var b Body
+	b.start(u, resp, l, 0)
+	_, _ = io.CopyN(io.Discard, &b, maxDrain+1)
+	b.Finish()
+}
+
+// admit applies the breaker to one attempt: it returns the generation to
+// report the result with and whether the attempt is a half-open probe, or
+// *BreakerOpenError.
+func (b *Bucket) admit(snap *Snapshot, now time.Time) (gen uint64, probe bool, err error) {
+	if !b.breakerOn {
+		return 0, false, nil
+	}
+	br := snap.Breaker
+	switch br.State {
+	case BreakerOpen:
+		b.metrics.BreakerRejected.Inc()
+		return br.Generation, false, &BreakerOpenError{Wait: max(br.OpenUntil.Sub(now), 0)}
+	case BreakerHalfOpen:
+		if b.probes.Add(1) > int32(b.breaker.HalfOpenMaxRequests) {
+			b.probes.Add(-1)
+			b.metrics.BreakerRejected.Inc()
+			return br.Generation, false, &BreakerOpenError{Wait: time.Second}
+		}
+		return br.Generation, true, nil
+	}
+	return br.Generation, false, nil
+}
+
+// recordAttempt counts a (non-probe) attempt. The first failure since the
+// owner's last sample tells the owner at once; FailureThreshold consecutive
+// failures trip the breaker, once per generation.
+func (b *Bucket) recordAttempt(failed bool, gen uint64) {
+	b.outcomes.record(failed)
+	e := b.events.Load()
+	if !failed {
+		if b.breakerOn && b.consecutive.Load() != 0 {
+			b.consecutive.Store(0) // written only when needed: a shared cache line
+		}
+		return
+	}
+	if b.armed.CompareAndSwap(true, false) && e != nil {
+		e.UpstreamFailed(b)
+	}
+	if !b.breakerOn {
+		return
+	}
+	if b.consecutive.Add(1) >= b.breaker.FailureThreshold {
+		if last := b.tripped.Load(); last != gen+1 && b.tripped.CompareAndSwap(last, gen+1) && e != nil {
+			e.BreakerTrip(b, gen)
+		}
+	}
+}
+
+// reportProbe counts a half-open probe and hands its result to the owner.
+func (b *Bucket) reportProbe(gen uint64, failed bool) {
+	b.outcomes.record(failed)
+	if e := b.events.Load(); e != nil {
+		e.ProbeResult(b, gen, failed)
 	}
 }
 

@@ -3,6 +3,7 @@ package buckets
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinels for the ways a bucket request can fail before S3 answers. The
@@ -22,13 +23,34 @@ var (
 	ErrBadQuery = errors.New("buckets: malformed query string")
 	// ErrSigning: the request could not be signed (e.g. no credentials).
 	ErrSigning = errors.New("buckets: signing failed")
+	// ErrBreakerOpen: the bucket's circuit breaker is open; nothing was sent.
+	ErrBreakerOpen = errors.New("buckets: circuit breaker open")
+	// ErrRequestTimeout: request_timeout passed before S3 answered.
+	ErrRequestTimeout = errors.New("buckets: request timed out")
 )
+
+// BreakerOpenError is ErrBreakerOpen with the time until probes are let
+// through, for Retry-After.
+type BreakerOpenError struct{ Wait time.Duration }
+
+func (e *BreakerOpenError) Error() string {
+	return fmt.Sprintf("%v (probes in %v)", ErrBreakerOpen, e.Wait.Round(time.Millisecond))
+}
+
+// Unwrap returns the sentinel.
+func (e *BreakerOpenError) Unwrap() error { return ErrBreakerOpen }
+
+// RetryAfter is how long the client should wait.
+func (e *BreakerOpenError) RetryAfter() time.Duration { return e.Wait }
 
 // TimeoutError marks an upstream timeout; it reports Timeout() == true and
 // matches ErrUpstreamTimeout.
 type TimeoutError struct{ Err error }
 
 func (e *TimeoutError) Error() string { return fmt.Sprintf("%v: %v", ErrUpstreamTimeout, e.Err) }
+
+// errRequestTimeout is returned when request_timeout is spent.
+var errRequestTimeout = &TimeoutError{Err: ErrRequestTimeout}
 
 // Unwrap returns both the sentinel and the cause.
 func (e *TimeoutError) Unwrap() []error { return []error{ErrUpstreamTimeout, e.Err} }

@@ -69,6 +69,13 @@ type Metrics struct {
 	StreamsCutUpstream, StreamsCutClient *metrics.Counter
 	// Panics counts panics recovered while serving this bucket's requests.
 	Panics *metrics.Counter
+	// RetryAttempts counts retries sent; RetrySuccess requests that succeeded
+	// after at least one retry; RetryExhausted requests that failed with
+	// every attempt used; RetryBudgetExhausted retries refused by the budget.
+	RetryAttempts, RetrySuccess, RetryExhausted, RetryBudgetExhausted *metrics.Counter
+	// BreakerOpened counts the times the breaker opened; BreakerRejected the
+	// requests it answered without touching S3.
+	BreakerOpened, BreakerRejected *metrics.Counter
 }
 
 // NewMetrics creates the series for the bucket named name.
@@ -84,6 +91,12 @@ func NewMetrics(name string) *Metrics {
 	m.StreamsCutUpstream = m.set.NewCounter(m.name("http_streams_cut_total", `side="upstream"`))
 	m.StreamsCutClient = m.set.NewCounter(m.name("http_streams_cut_total", `side="client"`))
 	m.Panics = m.set.NewCounter(m.name("panics_total", ""))
+	m.RetryAttempts = m.set.NewCounter(m.name("s3_retry_attempts_total", ""))
+	m.RetrySuccess = m.set.NewCounter(m.name("s3_retry_success_total", ""))
+	m.RetryExhausted = m.set.NewCounter(m.name("s3_retry_exhausted_total", ""))
+	m.RetryBudgetExhausted = m.set.NewCounter(m.name("s3_retry_budget_exhausted_total", ""))
+	m.BreakerOpened = m.set.NewCounter(m.name("circuit_breaker_opened_total", ""))
+	m.BreakerRejected = m.set.NewCounter(m.name("circuit_breaker_rejected_total", ""))
 	return m
 }
 

@@ -67,3 +67,18 @@ func (w *Window) Push(t Totals) {
 
 // Sum returns the totals over the window.
 func (w *Window) Sum() Totals { return w.sum }
+
+// SumLast returns the totals of the last k pushes (all of them when k is at
+// least the window's length).
+func (w *Window) SumLast(k int) Totals {
+	if k >= len(w.slots) {
+		return w.sum
+	}
+	var t Totals
+	for i := 1; i <= k; i++ {
+		s := w.slots[(w.next-i+len(w.slots))%len(w.slots)]
+		t.Attempts += s.Attempts
+		t.Failures += s.Failures
+	}
+	return t
+}

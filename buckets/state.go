@@ -47,8 +47,19 @@ type Snapshot struct {
 	HasCredentials bool
 	// Recent totals the upstream attempts of the last WindowLength.
 	Recent Totals
+	// Breaker is the circuit breaker as the owner last decided it.
+	Breaker BreakerView
 	// At is when the owner published this snapshot.
 	At time.Time
+}
+
+// BreakerView is what the hot path needs of the breaker.
+type BreakerView struct {
+	State BreakerState
+	// Generation is reported with every attempt's result.
+	Generation uint64
+	// OpenUntil is when an open breaker lets probes through.
+	OpenUntil time.Time
 }
 
 // notReadyYet is the snapshot of a bucket whose owner has not published yet.

@@ -137,10 +137,10 @@ type lease struct {
 // the request sent again on the next connection, as net/http does, until one
 // answers or a new connection fails (a stale connection is closed each time,
 // so this ends). That is not an upstream failure and is not counted as one.
-func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *lease, now time.Time) error {
-	deadline := now.Add(u.timeout)
+func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *lease, now time.Time, timeout time.Duration) error {
+	deadline := now.Add(timeout)
 	for {
-		cc, err := u.client.AcquireConn(u.timeout, false)
+		cc, err := u.client.AcquireConn(time.Until(deadline), false)
 		if err != nil {
 			if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrTimeout) {
 				// ErrTimeout here is the wait for a free connection running
@@ -183,6 +183,8 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *
 			return classifyConnError(err)
 		}
 
+		resp.Reset()
+		resp.Header.SetNoDefaultContentType(true) // S3 may send none; fasthttp would say text/plain
 		resp.SkipBody = req.Header.IsHead()
 		resp.StreamBody = true
 		br := u.client.AcquireReader(conn)

@@ -623,6 +623,14 @@ func (e *failureEvents) UpstreamFailed(b *Bucket) {
 	e.mu.Unlock()
 }
 
+// The other edges are not what this fake records: no breaker trips or probes
+// happen below the failure threshold, and without an owner there is no retry.
+func (e *failureEvents) BreakerTrip(*Bucket, uint64)       {}
+func (e *failureEvents) ProbeResult(*Bucket, uint64, bool) {}
+func (e *failureEvents) RetrySlot(*Bucket, int, time.Duration) (time.Duration, bool) {
+	return 0, false
+}
+
 func (e *failureEvents) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

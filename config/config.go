@@ -25,6 +25,8 @@ type Config struct {
 	// Auth holds shared authentication blocks, [auth.<name>], which buckets
 	// reference with [buckets.auth] use = "<name>".
 	Auth map[string]AuthSettings `toml:"auth"`
+	// Supervision limits restarts in the supervision tree.
+	Supervision Supervision `toml:"supervision"`
 	// Buckets are the routes: each maps a path prefix to an S3 bucket. At least one.
 	Buckets []Bucket `toml:"buckets"`
 
@@ -39,6 +41,15 @@ type Server struct {
 	// Port is the TCP port to listen on. Default 8080 when the key is absent;
 	// an explicit 0 asks the OS for a free port (logged at start).
 	Port int `toml:"port"`
+	// RequestTimeout bounds the time to the first response byte, all upstream
+	// attempts and backoffs included; past it the client gets 504. Default
+	// "30s".
+	RequestTimeout Duration `toml:"request_timeout"`
+	// StreamIdleTimeout cuts a streaming response when no byte has moved for
+	// this long, on either side; a stream is never cut for being long. The
+	// client connection is then closed (a truncated body, never a short 200).
+	// Default "60s".
+	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
 }
 
 // Admin configures where the built-in endpoints are served.
@@ -48,6 +59,17 @@ type Admin struct {
 	// path to the buckets. Zero (the default) serves them on the main listener,
 	// where they win over every bucket prefix, "/" included.
 	Port int `toml:"port"`
+}
+
+// Supervision is the restart budget of every bucket's children (credential
+// refresher, JWKS fetcher) and of the bucket supervisors themselves. Past the
+// budget the bucket is marked not ready and its supervisor is re-created by
+// the root after a backoff (1s, doubling, up to 30s).
+type Supervision struct {
+	// MaxRestarts is the most restarts allowed within Within. Default 5.
+	MaxRestarts int `toml:"max_restarts"`
+	// Within is the budget's window. Default "1m".
+	Within Duration `toml:"within"`
 }
 
 // DemoStore configures the embedded demo S3 store (see package demostore).
@@ -121,7 +143,76 @@ type S3 struct {
 	// ConnectTimeout bounds establishing a new TCP (and TLS) connection.
 	// Default "5s"; at most Timeout.
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// Retry configures retries of failed upstream attempts.
+	Retry Retry `toml:"retry"`
+	// CircuitBreaker configures the bucket's breaker (on by default).
+	CircuitBreaker CircuitBreaker `toml:"circuit_breaker"`
 }
+
+// Retry configures [buckets.s3.retry]. Retried: 500, 502, 503, 504, and
+// connection errors, resets and timeouts before the first response byte.
+// Never retried: any 4xx, or anything after a byte reached the client.
+//
+// The delay before retry n (n = 1 for the second attempt) is
+//
+//	base(n) = min(initial_backoff · 2^(n−1), max_backoff)
+//	delay   = base(n) + uniform jitter in [0, base(n)/2]
+//
+// raised to S3's Retry-After (capped at max_backoff) when it sends one, and
+// never past what is left of request_timeout. With the defaults: 100ms,
+// 200ms (each plus up to 50%).
+type Retry struct {
+	// MaxAttempts counts all attempts, the first included, as the AWS SDKs
+	// do: 1 means no retry. Default 3.
+	MaxAttempts int `toml:"max_attempts"`
+	// InitialBackoff is the base delay before the first retry. Default "100ms".
+	InitialBackoff Duration `toml:"initial_backoff"`
+	// MaxBackoff caps the base delay and a Retry-After. Default "1s".
+	MaxBackoff Duration `toml:"max_backoff"`
+	// BudgetPercent caps retries in the last 10s at this percentage of the
+	// requests started in those 10s, plus MinRetriesPerSecond × 10; past it
+	// a failure is returned instead of retried, so an outage is not
+	// multiplied. Default 20.
+	BudgetPercent int `toml:"budget_percent"`
+	// MinRetriesPerSecond is the budget's floor for quiet buckets. Default 10;
+	// 0 leaves only the percentage. A pointer only so an explicit 0 differs
+	// from an absent key: never nil in a Config returned by Load.
+	MinRetriesPerSecond *int `toml:"min_retries_per_second"`
+}
+
+// CircuitBreaker configures [buckets.s3.circuit_breaker]. Every upstream
+// attempt counts: 5xx, timeouts and connection errors are failures, any other
+// answer (4xx included) a success.
+type CircuitBreaker struct {
+	// Enabled turns the breaker on. Default true.
+	Enabled *bool `toml:"enabled"`
+	// FailureThreshold consecutive failures open the breaker. Default 5.
+	FailureThreshold int `toml:"failure_threshold"`
+	// SuccessThreshold successes in half-open close it. Default 2.
+	SuccessThreshold int `toml:"success_threshold"`
+	// Timeout is how long the breaker stays open (requests fail fast with
+	// 503 and Retry-After) before letting probes through. Default "60s".
+	Timeout Duration `toml:"timeout"`
+	// HalfOpenMaxRequests is the most probes let through while half-open; a
+	// probe failure reopens the breaker. Default 3; at least SuccessThreshold.
+	HalfOpenMaxRequests int `toml:"half_open_max_requests"`
+	// FailureRate, when set (0 < rate ≤ 1), also opens the breaker when at
+	// least this share of the attempts in the last Window failed, judged only
+	// once MinimumRequests attempts are in the window. Zero: off.
+	FailureRate float64 `toml:"failure_rate"`
+	// Window is the failure-rate window. Default "10s"; at most "10s" (the
+	// supervisor's outcome window).
+	Window Duration `toml:"window"`
+	// MinimumRequests attempts must be in the window before the rate judges.
+	// Default 20.
+	MinimumRequests int `toml:"minimum_requests"`
+	// SlowCallDuration, when set, counts an attempt whose response headers
+	// took longer than this as a failure. Zero: off.
+	SlowCallDuration Duration `toml:"slow_call_duration"`
+}
+
+// IsEnabled reports whether the breaker is on.
+func (c CircuitBreaker) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
 // Defaults, exported so documentation and tests name them once.
 const (
@@ -135,4 +226,19 @@ const (
 	DefaultConnectionWaitTimeout = time.Second
 	DefaultTimeout               = 20 * time.Second
 	DefaultConnectTimeout        = 5 * time.Second
+	DefaultRequestTimeout        = 30 * time.Second
+	DefaultStreamIdleTimeout     = 60 * time.Second
+	DefaultMaxAttempts           = 3
+	DefaultInitialBackoff        = 100 * time.Millisecond
+	DefaultMaxBackoff            = time.Second
+	DefaultBudgetPercent         = 20
+	DefaultMinRetriesPerSecond   = 10
+	DefaultFailureThreshold      = 5
+	DefaultSuccessThreshold      = 2
+	DefaultBreakerTimeout        = 60 * time.Second
+	DefaultHalfOpenMaxRequests   = 3
+	DefaultBreakerWindow         = 10 * time.Second
+	DefaultMinimumRequests       = 20
+	DefaultMaxRestarts           = 5
+	DefaultRestartWindow         = time.Minute
 )

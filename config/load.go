@@ -155,6 +155,12 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 	if !md.IsDefined("server", "port") {
 		c.Server.Port = DefaultPort
 	}
+	c.Server.RequestTimeout = c.Server.RequestTimeout.orDefault(DefaultRequestTimeout)
+	c.Server.StreamIdleTimeout = c.Server.StreamIdleTimeout.orDefault(DefaultStreamIdleTimeout)
+	if !md.IsDefined("supervision", "max_restarts") {
+		c.Supervision.MaxRestarts = DefaultMaxRestarts
+	}
+	c.Supervision.Within = c.Supervision.Within.orDefault(DefaultRestartWindow)
 	if c.DemoStore != nil && c.DemoStore.Bucket == "" {
 		c.DemoStore.Bucket = DefaultDemoBucket
 	}
@@ -174,5 +180,33 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 		s.ConnectionWaitTimeout = s.ConnectionWaitTimeout.orDefault(DefaultConnectionWaitTimeout)
 		s.Timeout = s.Timeout.orDefault(DefaultTimeout)
 		s.ConnectTimeout = s.ConnectTimeout.orDefault(min(DefaultConnectTimeout, s.Timeout.Duration))
+		r := &s.Retry
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = DefaultMaxAttempts
+		}
+		r.InitialBackoff = r.InitialBackoff.orDefault(DefaultInitialBackoff)
+		r.MaxBackoff = r.MaxBackoff.orDefault(max(DefaultMaxBackoff, r.InitialBackoff.Duration))
+		if r.BudgetPercent == 0 {
+			r.BudgetPercent = DefaultBudgetPercent
+		}
+		if r.MinRetriesPerSecond == nil {
+			n := DefaultMinRetriesPerSecond
+			r.MinRetriesPerSecond = &n
+		}
+		cb := &s.CircuitBreaker
+		if cb.FailureThreshold == 0 {
+			cb.FailureThreshold = DefaultFailureThreshold
+		}
+		if cb.SuccessThreshold == 0 {
+			cb.SuccessThreshold = DefaultSuccessThreshold
+		}
+		cb.Timeout = cb.Timeout.orDefault(DefaultBreakerTimeout)
+		if cb.HalfOpenMaxRequests == 0 {
+			cb.HalfOpenMaxRequests = max(DefaultHalfOpenMaxRequests, cb.SuccessThreshold)
+		}
+		cb.Window = cb.Window.orDefault(DefaultBreakerWindow)
+		if cb.MinimumRequests == 0 {
+			cb.MinimumRequests = DefaultMinimumRequests
+		}
 	}
 }

@@ -15,6 +15,18 @@ const maxPoolSize = 100_000
 func (c *Config) validate(p *problems) {
 	validHost(p, "server.address", c.Server.Address)
 	validPort(p, "server.port", c.Server.Port)
+	if c.Server.RequestTimeout.Duration <= 0 {
+		p.add("server.request_timeout", "must be positive")
+	}
+	if c.Server.StreamIdleTimeout.Duration <= 0 {
+		p.add("server.stream_idle_timeout", "must be positive")
+	}
+	if c.Supervision.MaxRestarts < 0 || c.Supervision.MaxRestarts > 1000 {
+		p.add("supervision.max_restarts", "must be from 0 to 1000, got %d", c.Supervision.MaxRestarts)
+	}
+	if c.Supervision.Within.Duration <= 0 {
+		p.add("supervision.within", "must be positive")
+	}
 	validPort(p, "admin.port", c.Admin.Port)
 	if c.Admin.Port != 0 && c.Admin.Port == c.Server.Port {
 		p.add("admin.port", "must differ from server.port (%d)", c.Server.Port)
@@ -118,6 +130,44 @@ func (s *S3) validate(p *problems, key string) {
 		p.add(key+".connect_timeout", "must be positive")
 	} else if s.ConnectTimeout.Duration > s.Timeout.Duration {
 		p.add(key+".connect_timeout", "(%v) must not exceed timeout (%v)", s.ConnectTimeout.Duration, s.Timeout.Duration)
+	}
+	r := s.Retry
+	if r.MaxAttempts < 1 || r.MaxAttempts > 10 {
+		p.add(key+".retry.max_attempts", "must be from 1 (no retry) to 10, got %d", r.MaxAttempts)
+	}
+	if r.InitialBackoff.Duration <= 0 {
+		p.add(key+".retry.initial_backoff", "must be positive")
+	}
+	if r.MaxBackoff.Duration < r.InitialBackoff.Duration {
+		p.add(key+".retry.max_backoff", "(%v) must be at least initial_backoff (%v)", r.MaxBackoff.Duration, r.InitialBackoff.Duration)
+	}
+	if r.BudgetPercent < 1 || r.BudgetPercent > 100 {
+		p.add(key+".retry.budget_percent", "must be from 1 to 100, got %d", r.BudgetPercent)
+	}
+	if *r.MinRetriesPerSecond < 0 {
+		p.add(key+".retry.min_retries_per_second", "must not be negative")
+	}
+	cb := s.CircuitBreaker
+	if cb.FailureThreshold < 1 {
+		p.add(key+".circuit_breaker.failure_threshold", "must be at least 1, got %d", cb.FailureThreshold)
+	}
+	if cb.SuccessThreshold < 1 {
+		p.add(key+".circuit_breaker.success_threshold", "must be at least 1, got %d", cb.SuccessThreshold)
+	}
+	if cb.Timeout.Duration <= 0 {
+		p.add(key+".circuit_breaker.timeout", "must be positive")
+	}
+	if cb.HalfOpenMaxRequests < cb.SuccessThreshold {
+		p.add(key+".circuit_breaker.half_open_max_requests", "(%d) must be at least success_threshold (%d), or the breaker could never close", cb.HalfOpenMaxRequests, cb.SuccessThreshold)
+	}
+	if cb.FailureRate < 0 || cb.FailureRate > 1 {
+		p.add(key+".circuit_breaker.failure_rate", "must be from 0 (off) to 1, got %v", cb.FailureRate)
+	}
+	if cb.Window.Duration <= 0 || cb.Window.Duration > DefaultBreakerWindow {
+		p.add(key+".circuit_breaker.window", "must be positive and at most %v", DefaultBreakerWindow)
+	}
+	if cb.MinimumRequests < 1 {
+		p.add(key+".circuit_breaker.minimum_requests", "must be at least 1, got %d", cb.MinimumRequests)
 	}
 }
 

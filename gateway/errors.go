@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -74,14 +75,28 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "ServiceUnavailable", message: "The bucket is temporarily unavailable. Please retry.", retryAfter: 1}
 	case errors.Is(err, buckets.ErrNotReady):
 		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "ServiceUnavailable", message: "The bucket is temporarily unavailable. Please retry.", retryAfter: 1}
+	case errors.Is(err, buckets.ErrBreakerOpen):
+		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "ServiceUnavailable", message: "The storage backend is failing; requests are paused. Please retry.", retryAfter: retryAfterSeconds(err)}
 	case errors.Is(err, buckets.ErrNoFreeConnections):
 		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "SlowDown", message: "Please reduce your request rate.", retryAfter: 1}
+	case errors.Is(err, buckets.ErrRequestTimeout):
+		return s3Error{status: fasthttp.StatusGatewayTimeout, code: "GatewayTimeout", message: "The storage backend did not answer within the request timeout."}
 	case errors.Is(err, buckets.ErrUpstreamTimeout):
 		return s3Error{status: fasthttp.StatusGatewayTimeout, code: "GatewayTimeout", message: "The storage backend did not answer in time."}
 	case errors.Is(err, buckets.ErrUpstreamUnreachable):
 		return s3Error{status: fasthttp.StatusBadGateway, code: "BadGateway", message: "The storage backend could not be reached."}
 	}
 	return s3Error{status: fasthttp.StatusInternalServerError, code: "InternalError", message: "We encountered an internal error. Please try again."}
+}
+
+// retryAfterSeconds reads an error's RetryAfter, rounded up to whole seconds
+// (at least 1).
+func retryAfterSeconds(err error) int {
+	var ra interface{ RetryAfter() time.Duration }
+	if !errors.As(err, &ra) {
+		return 1
+	}
+	return max(int((ra.RetryAfter()+time.Second-1)/time.Second), 1)
 }
 
 // writeError answers the request with err as S3-style XML (no body for HEAD,

@@ -60,6 +60,9 @@ type Options struct {
 	// StreamIdleTimeout bounds a response stream's wait for the next byte, on
 	// either side. Default buckets.DefaultStreamIdleTimeout.
 	StreamIdleTimeout time.Duration
+	// RequestTimeout bounds the time to the first response byte, all upstream
+	// attempts included. Zero: only each attempt's own timeout.
+	RequestTimeout time.Duration
 	// Log receives errors and lifecycle events. Default slog.Default().
 	Log *slog.Logger
 }

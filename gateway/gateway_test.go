@@ -358,7 +358,12 @@ func TestPanicIsRecovered(t *testing.T) {
 
 type panicEvents struct{}
 
-func (panicEvents) UpstreamFailed(*buckets.Bucket) { panic("bug in an edge handler") }
+func (panicEvents) UpstreamFailed(*buckets.Bucket)            { panic("bug in an edge handler") }
+func (panicEvents) BreakerTrip(*buckets.Bucket, uint64)       {}
+func (panicEvents) ProbeResult(*buckets.Bucket, uint64, bool) {}
+func (panicEvents) RetrySlot(*buckets.Bucket, int, time.Duration) (time.Duration, bool) {
+	return 0, false
+}
 
 func TestParseErrorsAreXML(t *testing.T) {
 	e := newEnv(t, func(*fasthttp.RequestCtx) {})

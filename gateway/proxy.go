@@ -53,10 +53,10 @@ func skipResponseHeader(k []byte) bool {
 func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, b *buckets.Bucket, in *buckets.Inbound, m buckets.Method, rid []byte) {
 	x := exchangePool.Get().(*exchange)
 	x.g, x.b, x.method, x.start = g, b, m, ctx.Time()
-	// S3 may send no Content-Type; fasthttp would report text/plain. (Reset
-	// clears this, so it is set for every request.)
-	x.resp.Header.SetNoDefaultContentType(true)
 	in.StreamIdle = g.opts.StreamIdleTimeout
+	if g.opts.RequestTimeout > 0 {
+		in.Deadline = x.start.Add(g.opts.RequestTimeout)
+	}
 	if err := b.Fetch(in, x.resp, &x.body, x.start); err != nil {
 		x.status = writeError(ctx, err, rid)
 		g.logUpstreamError(b, err, rid)

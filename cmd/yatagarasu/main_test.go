@@ -108,7 +108,13 @@ region = %q
 // table with port = 0 is prepended) and stops it when the test ends.
 func startProxy(t *testing.T, toml string, opts nodeOptions) *proxy {
 	t.Helper()
-	cfg, err := config.Parse([]byte("[server]\nport = 0\n"+toml), t.Name()+".toml")
+	return startProxyWith(t, "[server]\nport = 0\n"+toml, opts)
+}
+
+// startProxyWith starts a node from the whole TOML text as given.
+func startProxyWith(t *testing.T, toml string, opts nodeOptions) *proxy {
+	t.Helper()
+	cfg, err := config.Parse([]byte(toml), t.Name()+".toml")
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}

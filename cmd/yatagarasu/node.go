@@ -17,6 +17,7 @@ import (
 	"yatagarasu/config"
 	"yatagarasu/demostore"
 	"yatagarasu/gateway"
+	"yatagarasu/supervision"
 )
 
 // nodeOptions are seams for tests; production leaves them zero.
@@ -61,6 +62,13 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 	}
 	set := opts.actors
 	set.Log = log
+	budget := supervision.Budget{Max: cfg.Supervision.MaxRestarts, Within: cfg.Supervision.Within.Duration}
+	if set.ChildBudget == (supervision.Budget{}) {
+		set.ChildBudget = budget
+	}
+	if set.BucketBudget == (supervision.Budget{}) {
+		set.BucketBudget = budget
+	}
 	n.sys = actors.Start(set)
 	verifiers := map[*buckets.Bucket]*auth.Verifier{}
 	shared := map[string]*auth.KeySet{} // one key set per [auth.<name>] block
@@ -84,7 +92,13 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 			return n, err
 		}
 	}
-	n.gw = gateway.New(gateway.Options{Version: version(), BuiltinsOnMain: cfg.Admin.Port == 0, Log: log})
+	n.gw = gateway.New(gateway.Options{
+		Version:           version(),
+		BuiltinsOnMain:    cfg.Admin.Port == 0,
+		RequestTimeout:    cfg.Server.RequestTimeout.Duration,
+		StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Duration,
+		Log:               log,
+	})
 	n.gw.SetTable(&gateway.Table{Router: buckets.NewRouter(n.buckets), Generation: 1, Auth: verifiers})
 
 	if err := n.listen("main", net.JoinHostPort(cfg.Server.Address, strconv.Itoa(cfg.Server.Port)), n.gw.Handler()); err != nil {
