@@ -39,8 +39,8 @@ type BreakerSettings struct {
 	SuccessThreshold uint32
 	// Timeout is how long the breaker stays open. Zero: 60s.
 	Timeout time.Duration
-	// HalfOpenMaxRequests is the most probes admitted while half-open. Zero:
-	// SuccessThreshold.
+	// HalfOpenMaxRequests is the most probes admitted while half-open; at
+	// least SuccessThreshold (zero or less takes SuccessThreshold).
 	HalfOpenMaxRequests uint32
 	// FailureRate, when positive, also opens a closed breaker when at least
 	// this share of a window's attempts failed. Zero: off.
@@ -60,9 +60,8 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 	if s.Timeout <= 0 {
 		s.Timeout = 60 * time.Second
 	}
-	if s.HalfOpenMaxRequests == 0 {
-		s.HalfOpenMaxRequests = s.SuccessThreshold
-	}
+	// Fewer probes than SuccessThreshold could never close the breaker.
+	s.HalfOpenMaxRequests = max(s.HalfOpenMaxRequests, s.SuccessThreshold)
 	if s.MinimumRequests == 0 {
 		s.MinimumRequests = 20
 	}
@@ -198,7 +197,8 @@ func (b *Breaker) OnWindow(now time.Time, t Totals) {
 	if b.s.FailureRate <= 0 || t.Attempts < uint64(b.s.MinimumRequests) {
 		return
 	}
-	if state, _ := b.State(now); state == BreakerClosed && float64(t.Failures) >= b.s.FailureRate*float64(t.Attempts) {
+	// Divide, not multiply: 0.55*100 is 55.00000000000001 in floating point.
+	if state, _ := b.State(now); state == BreakerClosed && float64(t.Failures)/float64(t.Attempts) >= b.s.FailureRate {
 		b.toState(BreakerOpen, now)
 	}
 }

@@ -1,6 +1,8 @@
 package buckets
 
 import (
+	"errors"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -20,10 +22,8 @@ type RetryPolicy struct {
 // capped at Max) when that is longer.
 func (p RetryPolicy) Delay(n int, jitter float64, retryAfter time.Duration) time.Duration {
 	base := p.Max
-	if n >= 1 && n <= 32 {
-		if d := p.Initial << (n - 1); d > 0 && d < p.Max {
-			base = d
-		}
+	if n >= 1 && n <= 63 && p.Initial > 0 && p.Initial <= p.Max>>(n-1) {
+		base = p.Initial << (n - 1) // cannot overflow: at most Max
 	}
 	d := base + time.Duration(jitter*float64(base)/2)
 	if ra := min(retryAfter, p.Max); ra > d {
@@ -44,21 +44,26 @@ func RetryableStatus(status int) bool {
 	return false
 }
 
-// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// It returns 0 when v is empty, malformed or in the past.
+// maxRetryAfter caps what a Retry-After can ask for.
+const maxRetryAfter = 24 * time.Hour
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
+// (any of the three forms RFC 9110 allows), capped at 24h. It returns 0 when
+// v is empty, malformed or in the past.
 func ParseRetryAfter(v []byte, now time.Time) time.Duration {
 	if len(v) == 0 {
 		return 0
 	}
-	if secs, err := strconv.Atoi(string(v)); err == nil {
+	// Atoi clamps out-of-range numbers and says so: a huge delay is the cap.
+	if secs, err := strconv.Atoi(string(v)); err == nil || errors.Is(err, strconv.ErrRange) {
 		if secs <= 0 {
 			return 0
 		}
-		return time.Duration(min(secs, 86400)) * time.Second
+		return min(time.Duration(min(secs, 86400))*time.Second, maxRetryAfter)
 	}
-	if t, err := time.Parse(time.RFC1123, string(v)); err == nil {
+	if t, err := http.ParseTime(string(v)); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0
@@ -83,7 +88,7 @@ func NewRetryBudget(percent, minPerSecond int, slots int, tick time.Duration) *R
 	window := time.Duration(slots) * tick
 	return &RetryBudget{
 		percent:  uint64(percent),
-		floor:    uint64(minPerSecond) * uint64(window/time.Second),
+		floor:    uint64(minPerSecond) * uint64(window) / uint64(time.Second),
 		requests: NewWindow(slots),
 		retries:  NewWindow(slots),
 	}
