@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,11 +26,10 @@ func compileRules(rules []config.ClaimRule) []claimRule {
 	return out
 }
 
-// normalise turns TOML numbers (int64, float64) into float64, recursively.
+// normalise copies TOML values; integers stay int64 so that they compare
+// exactly with integer claims beyond 2^53.
 func normalise(v any) any {
 	switch x := v.(type) {
-	case int64:
-		return float64(x)
 	case []any:
 		out := make([]any, len(x))
 		for i := range x {
@@ -67,7 +68,7 @@ func (r claimRule) holds(claims map[string]any) bool {
 	case "equals":
 		return equal(v, r.value)
 	case "not_equals":
-		return !equal(v, r.value)
+		return sameKind(v, r.value) && !equal(v, r.value)
 	case "in":
 		for _, want := range r.value.([]any) {
 			if equal(v, want) {
@@ -92,20 +93,19 @@ func (r claimRule) holds(claims map[string]any) bool {
 		s, ok := v.(string)
 		return ok && strings.HasPrefix(s, r.value.(string))
 	case "gt", "gte", "lt", "lte":
-		got, ok := number(v)
-		want := r.value.(float64)
+		c, ok := compareNumber(v, r.value)
 		if !ok {
 			return false
 		}
 		switch r.op {
 		case "gt":
-			return got > want
+			return c > 0
 		case "gte":
-			return got >= want
+			return c >= 0
 		case "lt":
-			return got < want
+			return c < 0
 		default:
-			return got <= want
+			return c <= 0
 		}
 	}
 	return false
@@ -121,11 +121,55 @@ func equal(claim, want any) bool {
 	case bool:
 		b, ok := claim.(bool)
 		return ok && b == w
-	case float64:
-		n, ok := number(claim)
-		return ok && n == w
+	case int64, float64:
+		c, ok := compareNumber(claim, w)
+		return ok && c == 0
 	}
 	return false
+}
+
+// sameKind reports whether a claim has the JSON type of a configured value.
+func sameKind(claim, want any) bool {
+	switch want.(type) {
+	case string:
+		_, ok := claim.(string)
+		return ok
+	case bool:
+		_, ok := claim.(bool)
+		return ok
+	case int64, float64:
+		_, ok := number(claim)
+		return ok
+	}
+	return false
+}
+
+// compareNumber compares a number claim with a configured int64 or float64:
+// exactly when both are integers that fit int64, else as float64.
+func compareNumber(claim, want any) (int, bool) {
+	n, ok := claim.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	if w, ok := want.(int64); ok {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return cmp.Compare(i, w), true
+		}
+	}
+	f, ok := number(claim)
+	if !ok {
+		return 0, false
+	}
+	var wf float64
+	switch w := want.(type) {
+	case int64:
+		wf = float64(w)
+	case float64:
+		wf = w
+	default:
+		return 0, false
+	}
+	return cmp.Compare(f, wf), true
 }
 
 // number reads a JSON number claim (decoded with UseNumber).
@@ -149,6 +193,9 @@ func numericDate(claims map[string]any, name string) (t time.Time, ok bool, err 
 	if !isNum {
 		return time.Time{}, true, reject(ReasonMalformed, "%s is not a number", name)
 	}
+	// Beyond int64 seconds, time.Unix would wrap a far-future date into the
+	// past; ±2^40 s (some 35,000 years) keeps the order and cannot overflow.
+	f = max(min(f, 1<<40), -(1 << 40))
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
 }

@@ -15,10 +15,8 @@ var strictB64 = base64.RawURLEncoding.Strict()
 // jwsHeader is the protected header's members that matter. jku, x5u, x5c and
 // jwk are deliberately absent: keys come only from the configuration.
 type jwsHeader struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
-	B64  *bool           `json:"b64"`
+	Alg string
+	Kid string
 }
 
 // compactJWS is a parsed, not yet verified, JWS in compact serialisation.
@@ -56,13 +54,23 @@ func parseCompact(token []byte) (*compactJWS, error) {
 		return nil, err
 	}
 	j := &compactJWS{payload: payload, signingString: token[:last], signature: sig}
-	if err := json.Unmarshal(hdr, &j.header); err != nil {
+	// Member names are case-sensitive (RFC 7515 §4): read the exact names,
+	// not Go's case-insensitive struct matching.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &members); err != nil {
 		return nil, reject(ReasonMalformed, "header: %v", err)
 	}
-	if j.header.Crit != nil {
+	for name, dst := range map[string]*string{"alg": &j.header.Alg, "kid": &j.header.Kid} {
+		if raw, ok := members[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return nil, reject(ReasonMalformed, "header %s: %v", name, err)
+			}
+		}
+	}
+	if _, ok := members["crit"]; ok {
 		return nil, reject(ReasonMalformed, "crit header: no extension is understood")
 	}
-	if j.header.B64 != nil {
+	if _, ok := members["b64"]; ok {
 		return nil, reject(ReasonMalformed, "b64 header: unencoded payloads are not accepted")
 	}
 	return j, nil

@@ -9,10 +9,13 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +89,7 @@ func NewKeySet(s *config.AuthSettings) *KeySet {
 		allowed:    map[family]map[string]bool{},
 		refresh:    s.JWKSRefresh.Duration,
 		minRefresh: s.JWKSMinRefresh.Duration,
-		client:     &http.Client{Timeout: 10 * time.Second},
+		client:     &http.Client{Timeout: 10 * time.Second, CheckRedirect: checkJWKSRedirect},
 	}
 	for _, alg := range s.Algorithms {
 		f := algFamily[alg]
@@ -227,15 +230,16 @@ func (k *KeySet) fetch(ctx context.Context) (*jwkSet, error) {
 
 // jwk is the JSON of one key; fields beyond these are ignored.
 type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
+	Kty    string   `json:"kty"`
+	Kid    string   `json:"kid"`
+	Alg    string   `json:"alg"`
+	Use    string   `json:"use"`
+	KeyOps []string `json:"key_ops"`
+	N      string   `json:"n"`
+	E      string   `json:"e"`
+	Crv    string   `json:"crv"`
+	X      string   `json:"x"`
+	Y      string   `json:"y"`
 }
 
 // parseJWKS keeps the keys the allow-list can use: public signing keys of an
@@ -252,7 +256,7 @@ func (k *KeySet) parseJWKS(body []byte) (*jwkSet, error) {
 	set := &jwkSet{byKid: map[string][]publicKey{}}
 	for _, raw := range doc.Keys {
 		var j jwk
-		if json.Unmarshal(raw, &j) != nil || (j.Use != "" && j.Use != "sig") {
+		if json.Unmarshal(raw, &j) != nil || (j.Use != "" && j.Use != "sig") || (j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify")) {
 			continue
 		}
 		key, f := j.publicKey()
@@ -328,8 +332,9 @@ func (k *KeySet) candidates(dst []publicKey, alg, kid string) (_ []publicKey, un
 				dst = append(dst, pk)
 			}
 		}
+		unknownKid = !ok
 		if ok || k.pem == nil {
-			return dst, !ok
+			return dst, unknownKid
 		}
 	}
 	if k.pem != nil && k.pem.family == f {
@@ -342,7 +347,7 @@ func (k *KeySet) candidates(dst []publicKey, alg, kid string) (_ []publicKey, un
 			}
 		}
 	}
-	return dst, false
+	return dst, unknownKid
 }
 
 func familyOf(key crypto.PublicKey) family {
@@ -377,4 +382,18 @@ func sameKeys(a, b *jwkSet) bool {
 		}
 	}
 	return true
+}
+
+// checkJWKSRedirect holds every redirect to jwks_url's own rule: https, or
+// http on a loopback host. Otherwise a redirect would fetch keys in clear text.
+func checkJWKSRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("auth: jwks: too many redirects")
+	}
+	host := req.URL.Hostname()
+	ip := net.ParseIP(host)
+	if req.URL.Scheme == "https" || req.URL.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("auth: jwks: refusing a redirect to %s", req.URL.Redacted())
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -60,7 +61,14 @@ func NewVerifier(s *config.AuthSettings, keys *KeySet) *Verifier {
 		rules:      compileRules(s.Claims),
 	}
 	for _, alg := range s.Algorithms {
-		if m := jwt.GetSigningMethod(alg); m != nil && alg != "none" {
+		m := jwt.GetSigningMethod(alg)
+		if pss, ok := m.(*jwt.SigningMethodRSAPSS); ok {
+			// RFC 7518 §3.5: the salt is as long as the hash. golang-jwt
+			// verifies with PSSSaltLengthAuto, which accepts any salt length.
+			m = &jwt.SigningMethodRSAPSS{SigningMethodRSA: pss.SigningMethodRSA, Options: pss.Options,
+				VerifyOptions: &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}}
+		}
+		if m != nil && alg != "none" {
 			v.methods[alg] = m
 		}
 	}
@@ -135,14 +143,14 @@ func (v *Verifier) verifySignature(j *compactJWS, now time.Time) error {
 	}
 	var buf [4]publicKey
 	keys, unknown := v.keys.candidates(buf[:0], alg, j.header.Kid)
-	if unknown {
-		v.keys.askRefresh(now)
-		return reject(ReasonUnknownKey, "no key with this kid")
-	}
 	for _, k := range keys {
 		if method.Verify(signing, j.signature, k.key) == nil {
 			return nil
 		}
+	}
+	if unknown {
+		v.keys.askRefresh(now)
+		return reject(ReasonUnknownKey, "no key with this kid")
 	}
 	return reject(ReasonSignature, "signature does not verify")
 }
