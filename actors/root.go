@@ -70,6 +70,12 @@ func newRoot(set Settings) actor.Producer {
 // Receive implements actor.Actor.
 func (r *root) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		if m := r.set.Monitor; m.Pressure != nil {
+			if _, err := ctx.SpawnNamed(actor.PropsFromProducer(newMonitor(m, r.log)), "resources"); err != nil {
+				r.log.Error("spawning the resource monitor failed", "err", err)
+			}
+		}
 	case addBucket:
 		name := msg.b.Name()
 		if _, exists := r.entries[name]; exists {

@@ -31,6 +31,9 @@ type Settings struct {
 	Now func() time.Time
 	// Log receives lifecycle events. Default slog.Default().
 	Log *slog.Logger
+	// Monitor, when its Pressure is set, runs the resource monitor under the
+	// root.
+	Monitor MonitorSettings
 }
 
 func (s Settings) withDefaults() Settings {

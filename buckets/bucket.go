@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"yatagarasu/config"
+	"yatagarasu/ratelimit"
 )
 
 // Events is how the hot path reaches a bucket's owner on the rare edges that
@@ -81,6 +82,15 @@ type Bucket struct {
 	tripped     atomic.Uint64
 	// probes counts probes admitted in the current half-open generation.
 	probes atomic.Int32
+
+	// maxInFlight is [buckets.s3] max_concurrent_requests (0: none);
+	// inFlight counts requests holding a slot.
+	maxInFlight int64
+	inFlight    atomic.Int64
+	// rate is the bucket's rate limit, nil when none; admitted counts the
+	// requests it let through (rate_limit_current_rate).
+	rate     *ratelimit.Limiter
+	admitted atomic.Uint64
 }
 
 type eventsBox struct{ Events }
@@ -116,8 +126,14 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 			FailureRate:         cb.FailureRate,
 			MinimumRequests:     uint32(cb.MinimumRequests),
 		}.withDefaults(),
-		slowCall: cb.SlowCallDuration.Duration,
+		slowCall:    cb.SlowCallDuration.Duration,
+		maxInFlight: int64(cfg.S3.MaxConcurrentRequests),
 	}
+	if r := cfg.S3.RateLimit; r != nil {
+		b.rate = ratelimit.NewLimiter(ratelimit.Rule{Rate: r.RequestsPerSecond, Burst: r.Burst})
+		b.metrics.Gauge("rate_limit_current_rate", ratePerSecond(&b.admitted, time.Now))
+	}
+	b.metrics.Gauge("http_requests_in_flight", func() float64 { return float64(b.inFlight.Load()) })
 	b.snap.Store(notReadyYet)
 	b.metrics.Gauge("circuit_breaker_state", func() float64 { return float64(b.snap.Load().Breaker.State) })
 	b.metrics.Gauge("circuit_breaker_failures", func() float64 { return float64(b.consecutive.Load()) })
@@ -163,6 +179,54 @@ func (b *Bucket) Outcomes() Totals { return b.outcomes.Load() }
 
 // PoolStats reports the upstream pool's open and busy connections.
 func (b *Bucket) PoolStats() (open, busy int64) { return b.up.stats() }
+
+// Acquire takes one of the bucket's concurrency slots, or reports that all
+// are taken (the caller answers 503 at once: nothing queues). A taken slot
+// must be given back with Release once the response body is written or the
+// client is gone.
+func (b *Bucket) Acquire() bool {
+	n := b.inFlight.Add(1)
+	if b.maxInFlight > 0 && n > b.maxInFlight {
+		b.inFlight.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Release gives back a slot taken by Acquire.
+func (b *Bucket) Release() { b.inFlight.Add(-1) }
+
+// AllowRate applies the bucket's rate limit at now: ok, or how long until a
+// request would be admitted. A bucket without a limit admits everything.
+func (b *Bucket) AllowRate(now time.Time) (bool, time.Duration) {
+	if b.rate == nil {
+		return true, 0
+	}
+	ok, wait := b.rate.Allow(now)
+	if ok {
+		b.admitted.Add(1)
+	}
+	return ok, wait
+}
+
+// ratePerSecond returns a gauge function: the rate at which *n grew since the
+// previous call (a scrape), per second.
+func ratePerSecond(n *atomic.Uint64, now func() time.Time) func() float64 {
+	var mu sync.Mutex
+	last, at := n.Load(), now()
+	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		cur, t := n.Load(), now()
+		elapsed := t.Sub(at).Seconds()
+		rate := 0.0
+		if elapsed > 0 {
+			rate = float64(cur-last) / elapsed
+		}
+		last, at = cur, t
+		return rate
+	}
+}
 
 // BreakerEnabled reports whether the bucket has a circuit breaker.
 func (b *Bucket) BreakerEnabled() bool { return b.breakerOn }

@@ -50,6 +50,94 @@ type Server struct {
 	// client connection is then closed (a truncated body, never a short 200).
 	// Default "60s".
 	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
+	// MaxConcurrentRequests is the most requests served at once across all
+	// buckets; beyond it a request gets 503 SlowDown with Retry-After at once
+	// (nothing queues). A request holds its slot until its response body is
+	// written or its client is gone. /health, /ready and /metrics are exempt.
+	// Default 1000.
+	MaxConcurrentRequests int `toml:"max_concurrent_requests"`
+	// TrustedProxies are CIDRs ("10.0.0.0/8", "127.0.0.1/32") whose
+	// X-Forwarded-For and Forwarded headers are believed for the client IP
+	// (per-IP rate limits, logs). Empty (default): the socket's peer is the
+	// client.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// Limits bound request sizes.
+	Limits Limits `toml:"limits"`
+	// Security configures request screening.
+	Security Security `toml:"security"`
+	// RateLimit configures request rate limits.
+	RateLimit RateLimit `toml:"rate_limit"`
+	// Resources configures resource-pressure shedding.
+	Resources Resources `toml:"resources"`
+}
+
+// Limits are [server.limits]; sizes are integer bytes.
+type Limits struct {
+	// MaxRequestSize bounds a request body, judged by its Content-Length
+	// before a byte of it is read → 413. (GET and HEAD may carry no body at
+	// all → 400; the proxy never buffers request bodies.) Default 104857600
+	// (100 MiB).
+	MaxRequestSize int64 `toml:"max_request_size"`
+	// MaxHeaderSize bounds the header section (request line excluded) → 431.
+	// Default 8192.
+	MaxHeaderSize int `toml:"max_header_size"`
+	// MaxURILength bounds the request target (path and query) → 414.
+	// Default 2048. Query-string tokens count against it.
+	MaxURILength int `toml:"max_uri_length"`
+}
+
+// Security is [server.security] (and [buckets.security], which overrides it
+// for one bucket).
+type Security struct {
+	// BlockInjectionPatterns answers 400 to paths whose once-decoded form
+	// contains "'; drop table", "' or '1'='1", "<script" or "javascript:"
+	// (case-insensitive). Default true. S3 keys that really contain such text
+	// need it off for their bucket ([buckets.security]).
+	BlockInjectionPatterns *bool `toml:"block_injection_patterns"`
+}
+
+// RateLimit is [server.rate_limit]. A limit applies when its table is present.
+// Limits are token buckets computed with GCRA (the generic cell rate
+// algorithm): the same long-run rate as a sliding window, O(1) memory per key
+// (one timestamp) and no bursts at window edges.
+type RateLimit struct {
+	// Enabled switches every rate limit (global, per IP, per bucket) on or
+	// off. Default true.
+	Enabled *bool `toml:"enabled"`
+	// Global limits all requests together.
+	Global *RateLimitRule `toml:"global"`
+	// PerIP limits each client IP; see MaxTrackedIPs.
+	PerIP *PerIPRateLimit `toml:"per_ip"`
+}
+
+// RateLimitRule is one token bucket.
+type RateLimitRule struct {
+	// RequestsPerSecond is the sustained rate. Required, positive.
+	RequestsPerSecond float64 `toml:"requests_per_second"`
+	// Burst is how many requests may come at once. Default: the rate (at
+	// least 1).
+	Burst int `toml:"burst"`
+}
+
+// PerIPRateLimit is a rule applied to each client IP separately.
+type PerIPRateLimit struct {
+	RateLimitRule
+	// MaxTrackedIPs bounds the per-IP table: idle entries are evicted, and a
+	// full table evicts the least recently seen. Default 100000.
+	MaxTrackedIPs int `toml:"max_tracked_ips"`
+}
+
+// Resources is [server.resources].
+type Resources struct {
+	// MemoryLimit is the memory the process may use, in bytes: at 80% of it a
+	// warning, at 90% per-request histograms and access-log lines stop
+	// (counters stay), at 95% new requests get 503 with Retry-After; below
+	// 80% everything resumes. Go's soft memory limit is set to it. Default:
+	// the cgroup's limit if any, else 80% of RAM.
+	MemoryLimit int64 `toml:"memory_limit"`
+	// SampleInterval is how often open file descriptors and memory are
+	// sampled. Default "1s".
+	SampleInterval Duration `toml:"sample_interval"`
 }
 
 // Admin configures where the built-in endpoints are served.
@@ -97,6 +185,8 @@ type Bucket struct {
 	// Auth, when present (and enabled), requires a verified JWT on every
 	// request. Nil: the bucket is public.
 	Auth *BucketAuth `toml:"auth"`
+	// Security overrides [server.security] for this bucket.
+	Security Security `toml:"security"`
 }
 
 // S3 describes one upstream S3 bucket and how to reach it.
@@ -143,6 +233,12 @@ type S3 struct {
 	// ConnectTimeout bounds establishing a new TCP (and TLS) connection.
 	// Default "5s"; at most Timeout.
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxConcurrentRequests, when positive, is the most requests served at
+	// once for this bucket (503 SlowDown beyond it, nothing queues). Zero
+	// (default): only the server's limit.
+	MaxConcurrentRequests int `toml:"max_concurrent_requests"`
+	// RateLimit, when present, limits this bucket's request rate.
+	RateLimit *RateLimitRule `toml:"rate_limit"`
 	// Retry configures retries of failed upstream attempts.
 	Retry Retry `toml:"retry"`
 	// CircuitBreaker configures the bucket's breaker (on by default).
@@ -211,6 +307,21 @@ type CircuitBreaker struct {
 	SlowCallDuration Duration `toml:"slow_call_duration"`
 }
 
+// BlocksInjection reports whether injection patterns are blocked, given the
+// server-wide setting as the fallback.
+func (s Security) BlocksInjection(server Security) bool {
+	switch {
+	case s.BlockInjectionPatterns != nil:
+		return *s.BlockInjectionPatterns
+	case server.BlockInjectionPatterns != nil:
+		return *server.BlockInjectionPatterns
+	}
+	return true
+}
+
+// IsEnabled reports whether rate limiting is on.
+func (r RateLimit) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
+
 // IsEnabled reports whether the breaker is on.
 func (c CircuitBreaker) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
@@ -240,5 +351,11 @@ const (
 	DefaultBreakerWindow         = 10 * time.Second
 	DefaultMinimumRequests       = 20
 	DefaultMaxRestarts           = 5
+	DefaultMaxConcurrentRequests = 1000
+	DefaultMaxRequestSize        = 100 << 20
+	DefaultMaxHeaderSize         = 8 << 10
+	DefaultMaxURILength          = 2 << 10
+	DefaultMaxTrackedIPs         = 100_000
+	DefaultSampleInterval        = time.Second
 	DefaultRestartWindow         = time.Minute
 )

@@ -157,6 +157,29 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 	}
 	c.Server.RequestTimeout = c.Server.RequestTimeout.orDefault(DefaultRequestTimeout)
 	c.Server.StreamIdleTimeout = c.Server.StreamIdleTimeout.orDefault(DefaultStreamIdleTimeout)
+	if c.Server.MaxConcurrentRequests == 0 {
+		c.Server.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	l := &c.Server.Limits
+	if l.MaxRequestSize == 0 {
+		l.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if l.MaxHeaderSize == 0 {
+		l.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+	if l.MaxURILength == 0 {
+		l.MaxURILength = DefaultMaxURILength
+	}
+	if g := c.Server.RateLimit.Global; g != nil {
+		g.applyDefaults()
+	}
+	if p := c.Server.RateLimit.PerIP; p != nil {
+		p.applyDefaults()
+		if p.MaxTrackedIPs == 0 {
+			p.MaxTrackedIPs = DefaultMaxTrackedIPs
+		}
+	}
+	c.Server.Resources.SampleInterval = c.Server.Resources.SampleInterval.orDefault(DefaultSampleInterval)
 	if !md.IsDefined("supervision", "max_restarts") {
 		c.Supervision.MaxRestarts = DefaultMaxRestarts
 	}
@@ -180,6 +203,9 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 		s.ConnectionWaitTimeout = s.ConnectionWaitTimeout.orDefault(DefaultConnectionWaitTimeout)
 		s.Timeout = s.Timeout.orDefault(DefaultTimeout)
 		s.ConnectTimeout = s.ConnectTimeout.orDefault(min(DefaultConnectTimeout, s.Timeout.Duration))
+		if s.RateLimit != nil {
+			s.RateLimit.applyDefaults()
+		}
 		r := &s.Retry
 		if r.MaxAttempts == 0 {
 			r.MaxAttempts = DefaultMaxAttempts
@@ -208,5 +234,11 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 		if cb.MinimumRequests == 0 {
 			cb.MinimumRequests = DefaultMinimumRequests
 		}
+	}
+}
+
+func (r *RateLimitRule) applyDefaults() {
+	if r.Burst == 0 {
+		r.Burst = max(int(r.RequestsPerSecond), 1)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +21,41 @@ func (c *Config) validate(p *problems) {
 	}
 	if c.Server.StreamIdleTimeout.Duration <= 0 {
 		p.add("server.stream_idle_timeout", "must be positive")
+	}
+	if c.Server.MaxConcurrentRequests < 1 {
+		p.add("server.max_concurrent_requests", "must be at least 1, got %d", c.Server.MaxConcurrentRequests)
+	}
+	for i, cidr := range c.Server.TrustedProxies {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			if _, err2 := netip.ParseAddr(cidr); err2 != nil {
+				p.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is not a CIDR (\"10.0.0.0/8\") or an IP address", cidr)
+			}
+		}
+	}
+	l := c.Server.Limits
+	if l.MaxRequestSize < 1 {
+		p.add("server.limits.max_request_size", "must be a positive number of bytes, got %d", l.MaxRequestSize)
+	}
+	if l.MaxHeaderSize < 1024 || l.MaxHeaderSize > 1<<20 {
+		p.add("server.limits.max_header_size", "must be from 1024 to 1048576 bytes, got %d", l.MaxHeaderSize)
+	}
+	if l.MaxURILength < 64 || l.MaxURILength > 1<<20 {
+		p.add("server.limits.max_uri_length", "must be from 64 to 1048576 bytes, got %d", l.MaxURILength)
+	}
+	if g := c.Server.RateLimit.Global; g != nil {
+		g.validate(p, "server.rate_limit.global")
+	}
+	if pi := c.Server.RateLimit.PerIP; pi != nil {
+		pi.RateLimitRule.validate(p, "server.rate_limit.per_ip")
+		if pi.MaxTrackedIPs < 1 || pi.MaxTrackedIPs > 100_000_000 {
+			p.add("server.rate_limit.per_ip.max_tracked_ips", "must be from 1 to 100000000, got %d", pi.MaxTrackedIPs)
+		}
+	}
+	if m := c.Server.Resources.MemoryLimit; m < 0 || (m > 0 && m < 16<<20) {
+		p.add("server.resources.memory_limit", "must be at least 16 MiB (16777216 bytes), or 0 for the default; got %d", m)
+	}
+	if c.Server.Resources.SampleInterval.Duration <= 0 {
+		p.add("server.resources.sample_interval", "must be positive")
 	}
 	if c.Supervision.MaxRestarts < 0 || c.Supervision.MaxRestarts > 1000 {
 		p.add("supervision.max_restarts", "must be from 0 to 1000, got %d", c.Supervision.MaxRestarts)
@@ -130,6 +166,12 @@ func (s *S3) validate(p *problems, key string) {
 		p.add(key+".connect_timeout", "must be positive")
 	} else if s.ConnectTimeout.Duration > s.Timeout.Duration {
 		p.add(key+".connect_timeout", "(%v) must not exceed timeout (%v)", s.ConnectTimeout.Duration, s.Timeout.Duration)
+	}
+	if s.MaxConcurrentRequests < 0 {
+		p.add(key+".max_concurrent_requests", "must not be negative (0: no bucket limit)")
+	}
+	if s.RateLimit != nil {
+		s.RateLimit.validate(p, key+".rate_limit")
 	}
 	r := s.Retry
 	if r.MaxAttempts < 1 || r.MaxAttempts > 10 {
@@ -257,4 +299,13 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func (r *RateLimitRule) validate(p *problems, key string) {
+	if r.RequestsPerSecond <= 0 || r.RequestsPerSecond > 1e9 {
+		p.add(key+".requests_per_second", "must be positive (and at most 1e9), got %v", r.RequestsPerSecond)
+	}
+	if r.Burst < 1 {
+		p.add(key+".burst", "must be at least 1, got %d", r.Burst)
+	}
 }

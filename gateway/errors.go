@@ -33,7 +33,27 @@ var (
 	ErrHeaderTooLarge = errors.New("gateway: request header too large")
 	// ErrBodyTooLarge: the request body exceeds the limit.
 	ErrBodyTooLarge = errors.New("gateway: request body too large")
+	// ErrURITooLong: the request target exceeds max_uri_length.
+	ErrURITooLong = errors.New("gateway: request target too long")
+	// ErrUnsafePath: the path carries dot-segments, control characters,
+	// invalid UTF-8 or an injection pattern.
+	ErrUnsafePath = errors.New("gateway: unsafe request path")
+	// ErrTooManyInFlight: a concurrency limit is reached.
+	ErrTooManyInFlight = errors.New("gateway: too many requests in flight")
+	// ErrOverloaded: the resource monitor sheds new requests.
+	ErrOverloaded = errors.New("gateway: resources exhausted")
+	// ErrSlowRequest: the request was not read in time.
+	ErrSlowRequest = errors.New("gateway: request not received in time")
 )
+
+// RateLimitedError is a request refused by a rate limit, with the time until
+// it would be admitted.
+type RateLimitedError struct{ Wait time.Duration }
+
+func (e *RateLimitedError) Error() string { return "gateway: rate limit exceeded" }
+
+// RetryAfter is how long the client should wait.
+func (e *RateLimitedError) RetryAfter() time.Duration { return e.Wait }
 
 // s3Error is what a client sees for one failure.
 type s3Error struct {
@@ -63,6 +83,16 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusBadRequest, code: "BadRequest", message: "The HTTP request could not be parsed."}
 	case errors.Is(err, ErrHeaderTooLarge):
 		return s3Error{status: fasthttp.StatusRequestHeaderFieldsTooLarge, code: "RequestHeaderSectionTooLarge", message: "Your request header section exceeds the maximum allowed size."}
+	case errors.Is(err, ErrSlowRequest):
+		return s3Error{status: fasthttp.StatusRequestTimeout, code: "RequestTimeout", message: "Your socket connection to the server was not read from within the timeout period."}
+	case errors.Is(err, ErrURITooLong):
+		return s3Error{status: fasthttp.StatusRequestURITooLong, code: "RequestURITooLong", message: "The request URI is too long."}
+	case errors.Is(err, ErrUnsafePath):
+		return s3Error{status: fasthttp.StatusBadRequest, code: "InvalidRequest", message: "The request path is not acceptable."}
+	case errors.Is(err, ErrTooManyInFlight), errors.Is(err, ErrOverloaded):
+		return s3Error{status: fasthttp.StatusServiceUnavailable, code: "SlowDown", message: "Please reduce your request rate.", retryAfter: 1}
+	case isRateLimited(err):
+		return s3Error{status: fasthttp.StatusTooManyRequests, code: "SlowDown", message: "Please reduce your request rate.", retryAfter: retryAfterSeconds(err)}
 	case errors.Is(err, ErrBodyTooLarge):
 		return s3Error{status: fasthttp.StatusRequestEntityTooLarge, code: "EntityTooLarge", message: "Your request body exceeds the maximum allowed size."}
 	case errors.Is(err, ErrListingDisabled):
@@ -87,6 +117,11 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusBadGateway, code: "BadGateway", message: "The storage backend could not be reached."}
 	}
 	return s3Error{status: fasthttp.StatusInternalServerError, code: "InternalError", message: "We encountered an internal error. Please try again."}
+}
+
+func isRateLimited(err error) bool {
+	var r *RateLimitedError
+	return errors.As(err, &r)
 }
 
 // retryAfterSeconds reads an error's RetryAfter, rounded up to whole seconds

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,9 @@ import (
 
 	"yatagarasu/auth"
 	"yatagarasu/buckets"
+	"yatagarasu/config"
+	"yatagarasu/ratelimit"
+	"yatagarasu/resources"
 )
 
 // allowedMethods is the Allow header of 405 and OPTIONS answers.
@@ -30,8 +34,19 @@ type Table struct {
 	// absent from it is public.
 	Auth map[*buckets.Bucket]*auth.Verifier
 
-	// guards are built by SetTable from Auth, with their metrics.
-	guards map[*buckets.Bucket]*guard
+	// policies are built by SetTable: each routed bucket's guard (nil when
+	// public) and screening settings.
+	policies map[*buckets.Bucket]*policy
+}
+
+// policy is what the gateway applies to one bucket's requests.
+type policy struct {
+	guard          *guard // nil: public
+	blockInjection bool
+	rateLimited    *metrics.Counter // rate_limit_exceeded_total{scope="bucket"}
+	globalLimited  *metrics.Counter // … scope="global"
+	perIPLimited   *metrics.Counter // … scope="per_ip"
+	concurrency    *metrics.Counter // concurrency_limit_rejections_total{scope="bucket"}
 }
 
 // guard is one authenticated bucket's verifier and failure counters.
@@ -63,6 +78,24 @@ type Options struct {
 	// RequestTimeout bounds the time to the first response byte, all upstream
 	// attempts included. Zero: only each attempt's own timeout.
 	RequestTimeout time.Duration
+	// Limits bound request sizes ([server.limits]). Zero fields take the
+	// config defaults.
+	Limits config.Limits
+	// MaxConcurrentRequests bounds requests in flight (503 beyond). Zero:
+	// config.DefaultMaxConcurrentRequests.
+	MaxConcurrentRequests int
+	// BlockInjection is [server.security] block_injection_patterns, the
+	// default for buckets that do not override it.
+	BlockInjection bool
+	// TrustedProxies are the peers whose forwarding headers name the client.
+	TrustedProxies []netip.Prefix
+	// GlobalRate, when non-nil, limits all requests together; PerIPRate each
+	// client IP.
+	GlobalRate *ratelimit.Limiter
+	PerIPRate  *ratelimit.Table
+	// Pressure, when non-nil, is the resource monitor's level: at Critical
+	// per-request histograms stop, at Exhausted new requests get 503.
+	Pressure *resources.Pressure
 	// Log receives errors and lifecycle events. Default slog.Default().
 	Log *slog.Logger
 }
@@ -81,6 +114,11 @@ type Gateway struct {
 	unrouted *buckets.Metrics
 	// server holds node-wide series (in-flight).
 	server *metrics.Set
+	// rejections counts security_rejections_total by reason;
+	// concurrencyGlobal, rateGlobal and ratePerIP count global refusals.
+	rejections                      map[string]*metrics.Counter
+	concurrencyGlobal, pressureShed *metrics.Counter
+	trusted                         trustedProxies
 }
 
 // New returns a gateway with an empty routing table: every path is 404 until
@@ -92,18 +130,55 @@ func New(opts Options) *Gateway {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	g := &Gateway{opts: opts, log: opts.Log, started: time.Now(), unrouted: buckets.NewMetrics(unroutedLabel), server: metrics.NewSet()}
+	if opts.Limits.MaxRequestSize == 0 {
+		opts.Limits.MaxRequestSize = config.DefaultMaxRequestSize
+	}
+	if opts.Limits.MaxHeaderSize == 0 {
+		opts.Limits.MaxHeaderSize = config.DefaultMaxHeaderSize
+	}
+	if opts.Limits.MaxURILength == 0 {
+		opts.Limits.MaxURILength = config.DefaultMaxURILength
+	}
+	if opts.MaxConcurrentRequests == 0 {
+		opts.MaxConcurrentRequests = config.DefaultMaxConcurrentRequests
+	}
+	if opts.Pressure == nil {
+		opts.Pressure = &resources.Pressure{}
+	}
+	g := &Gateway{opts: opts, log: opts.Log, started: time.Now(), unrouted: buckets.NewMetrics(unroutedLabel),
+		server: metrics.NewSet(), rejections: map[string]*metrics.Counter{}, trusted: opts.TrustedProxies}
 	g.table.Store(&Table{Router: buckets.NewRouter(nil)})
 	g.server.NewGauge("http_requests_in_flight", func() float64 { return float64(g.inFlight.Load()) })
+	for _, r := range securityReasons {
+		g.rejections[r] = g.server.NewCounter(`security_rejections_total{reason="` + r + `"}`)
+	}
+	g.concurrencyGlobal = g.server.NewCounter(`concurrency_limit_rejections_total{scope="global"}`)
+	g.server.NewGauge("file_descriptors_used", func() float64 { return float64(g.opts.Pressure.Last().FDs) })
+	g.server.NewGauge("file_descriptors_limit", func() float64 { return float64(g.opts.Pressure.Last().FDLimit) })
+	g.server.NewGauge("memory_allocated_bytes", func() float64 { return float64(g.opts.Pressure.Last().Memory) })
+	g.server.NewGauge("memory_limit_bytes", func() float64 { return float64(g.opts.Pressure.Last().MemLimit) })
+	g.server.NewGauge("resource_pressure_level", func() float64 { return float64(g.opts.Pressure.Level()) })
+	g.pressureShed = g.server.NewCounter(`resource_pressure_rejections_total`)
 	return g
 }
 
 // SetTable publishes a new routing table; requests already routed finish on
 // the buckets they were routed to.
 func (g *Gateway) SetTable(t *Table) {
-	t.guards = make(map[*buckets.Bucket]*guard, len(t.Auth))
-	for b, v := range t.Auth {
-		t.guards[b] = newGuard(b, v)
+	t.policies = make(map[*buckets.Bucket]*policy, len(t.Router.Buckets()))
+	for _, b := range t.Router.Buckets() {
+		set, label := b.Metrics().Set(), `bucket=`+strconv.Quote(b.Name())
+		p := &policy{
+			blockInjection: b.Config().Security.BlocksInjection(config.Security{BlockInjectionPatterns: &g.opts.BlockInjection}),
+			rateLimited:    set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="bucket",` + label + `}`),
+			globalLimited:  set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="global",` + label + `}`),
+			perIPLimited:   set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="per_ip",` + label + `}`),
+			concurrency:    set.GetOrCreateCounter(`concurrency_limit_rejections_total{scope="bucket",` + label + `}`),
+		}
+		if v := t.Auth[b]; v != nil {
+			p.guard = newGuard(b, v)
+		}
+		t.policies[b] = p
 	}
 	g.table.Store(t)
 }

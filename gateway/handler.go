@@ -11,10 +11,14 @@ import (
 
 	"yatagarasu/auth"
 	"yatagarasu/buckets"
+	"yatagarasu/resources"
 )
 
-// pathBufPool holds buffers for the once-decoded request path.
-var pathBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+// pathBufs are a request's path buffers: the path decoded once, and the
+// scratch for the second decode that path safety tries.
+type pathBufs struct{ decoded, twice []byte }
+
+var pathBufPool = sync.Pool{New: func() any { return &pathBufs{decoded: make([]byte, 0, 256), twice: make([]byte, 0, 256)} }}
 
 // Handler returns the main listener's request handler.
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.serve }
@@ -34,8 +38,11 @@ func (g *Gateway) AdminHandler() fasthttp.RequestHandler {
 	}
 }
 
-// serve is the main handler: built-ins first (when they are on this
-// listener), then method, path and route checks, then the bucket.
+// serve is the main handler. It answers the cheap refusals first: built-ins
+// (exempt from every limit), the node's concurrency limit and resource
+// pressure, request hygiene, path safety, the route; then the rate limits
+// (before authentication, so a flood of bad tokens costs no signature
+// checks), the bucket's concurrency limit, authentication, and S3.
 func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 	rid := newRequestID()
 	ctx.Response.Header.SetBytesV("X-Request-Id", rid[:])
@@ -46,15 +53,28 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	g.inFlight.Add(1)
+	n := g.inFlight.Add(1)
 	var routed *buckets.Bucket
 	defer func() {
 		if r := recover(); r != nil {
 			g.recovered(ctx, routed, r, rid[:])
 		}
 	}()
-
 	m := buckets.MethodOf(ctx.Method())
+	if n > int64(g.opts.MaxConcurrentRequests) {
+		g.concurrencyGlobal.Inc()
+		g.reject(ctx, m, ErrTooManyInFlight, rid[:])
+		return
+	}
+	if g.opts.Pressure.Level() >= resources.Exhausted {
+		g.pressureShed.Inc()
+		g.reject(ctx, m, ErrOverloaded, rid[:])
+		return
+	}
+	if err, reason := g.checkRequest(ctx, m, uri); err != nil {
+		g.refuse(ctx, m, err, reason, rid[:])
+		return
+	}
 	switch m {
 	case buckets.MethodOPTIONS:
 		ctx.Response.Header.Set("Allow", allowedMethods)
@@ -62,46 +82,95 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 		g.recordRequest(g.unrouted, m, fasthttp.StatusNoContent, ctx.Time())
 		return
 	case buckets.MethodOther:
+		// The body, if any, is never read: close rather than drain it.
+		ctx.SetConnectionClose()
 		g.reject(ctx, m, ErrMethodNotAllowed, rid[:])
 		return
 	}
-	if len(path) == 0 || path[0] != '/' {
-		g.reject(ctx, m, ErrBadPath, rid[:])
-		return
-	}
-	bp := pathBufPool.Get().(*[]byte)
+	bp := pathBufPool.Get().(*pathBufs)
 	defer pathBufPool.Put(bp)
-	decoded, ok := buckets.AppendUnescapedPath((*bp)[:0], path)
-	*bp = decoded
+	decoded, ok := buckets.AppendUnescapedPath(bp.decoded[:0], path)
+	bp.decoded = decoded
 	if !ok {
-		g.reject(ctx, m, ErrBadPath, rid[:])
+		g.refuse(ctx, m, ErrBadPath, reasonBadEscape, rid[:])
 		return
 	}
 	t := g.table.Load()
 	b, key, found := t.Router.Route(decoded)
+	pol := t.policies[b]
+	if reason := checkPath(decoded, !found || pol.blockInjection, &bp.twice); reason != "" {
+		g.refuse(ctx, m, ErrUnsafePath, reason, rid[:])
+		return
+	}
 	if !found {
 		g.reject(ctx, m, ErrNoRoute, rid[:])
 		return
 	}
 	routed = b
-	if gd := t.guards[b]; gd != nil {
-		if _, err := gd.v.Verify(auth.Request{Header: &ctx.Request.Header, RawQuery: query, Key: key}, ctx.Time()); err != nil {
+	now := ctx.Time()
+	if err := g.limitRate(ctx, b, pol, now); err != nil {
+		g.finishEarly(ctx, b, m, err, rid[:])
+		return
+	}
+	if !b.Acquire() {
+		pol.concurrency.Inc()
+		g.finishEarly(ctx, b, m, ErrTooManyInFlight, rid[:])
+		return
+	}
+	if gd := pol.guard; gd != nil {
+		if _, err := gd.v.Verify(auth.Request{Header: &ctx.Request.Header, RawQuery: query, Key: key}, now); err != nil {
+			b.Release()
 			gd.failures[auth.ReasonOf(err)].Inc()
 			if auth.IsMissing(err) {
 				ctx.Response.Header.Set("WWW-Authenticate", gd.realm)
 			}
-			status := writeError(ctx, err, rid[:])
-			g.recordRequest(b.Metrics(), m, status, ctx.Time())
+			g.finishEarly(ctx, b, m, err, rid[:])
 			return
 		}
 	}
 	if len(key) == 0 {
-		status := writeError(ctx, ErrListingDisabled, rid[:])
-		g.recordRequest(b.Metrics(), m, status, ctx.Time())
+		b.Release()
+		g.finishEarly(ctx, b, m, ErrListingDisabled, rid[:])
 		return
 	}
 	in := buckets.Inbound{Method: ctx.Method(), Key: key, RawQuery: query, Header: &ctx.Request.Header}
-	g.proxy(ctx, b, &in, m, rid[:])
+	g.proxy(ctx, b, &in, m, rid[:]) // releases b's slot when the response is done
+}
+
+// limitRate applies the global, per-IP and bucket rate limits.
+func (g *Gateway) limitRate(ctx *fasthttp.RequestCtx, b *buckets.Bucket, pol *policy, now time.Time) error {
+	if l := g.opts.GlobalRate; l != nil {
+		if ok, wait := l.Allow(now); !ok {
+			pol.globalLimited.Inc()
+			return &RateLimitedError{Wait: wait}
+		}
+	}
+	if tb := g.opts.PerIPRate; tb != nil {
+		if ok, wait := tb.Allow(rateKey(g.trusted.clientIP(ctx)), now); !ok {
+			pol.perIPLimited.Inc()
+			return &RateLimitedError{Wait: wait}
+		}
+	}
+	if ok, wait := b.AllowRate(now); !ok {
+		pol.rateLimited.Inc()
+		return &RateLimitedError{Wait: wait}
+	}
+	return nil
+}
+
+// finishEarly answers a routed request that never reaches S3.
+func (g *Gateway) finishEarly(ctx *fasthttp.RequestCtx, b *buckets.Bucket, m buckets.Method, err error, rid []byte) {
+	status := writeError(ctx, err, rid)
+	g.recordRequest(b.Metrics(), m, status, ctx.Time())
+}
+
+// refuse answers a request that failed screening: counted by reason, and the
+// connection closed (a client that sends such requests gets no second try on
+// the same connection, and a body is never drained).
+func (g *Gateway) refuse(ctx *fasthttp.RequestCtx, m buckets.Method, err error, reason string, rid []byte) {
+	g.rejections[reason].Inc()
+	ctx.SetConnectionClose()
+	g.reject(ctx, m, err, rid)
 }
 
 // reject answers a request that reaches no bucket.
@@ -113,7 +182,9 @@ func (g *Gateway) reject(ctx *fasthttp.RequestCtx, m buckets.Method, err error, 
 // recordRequest counts a finished request and ends its in-flight span.
 func (g *Gateway) recordRequest(m *buckets.Metrics, method buckets.Method, status int, start time.Time) {
 	m.Request(method, status).Inc()
-	m.Duration.UpdateDuration(start)
+	if g.opts.Pressure.Level() < resources.Critical {
+		m.Duration.UpdateDuration(start) // histograms stop under pressure; counters stay
+	}
 	g.inFlight.Add(-1)
 }
 

@@ -159,6 +159,7 @@ func (x *exchange) finish(writeErr error) {
 	}
 	m.BytesOut.Add(int(x.body.Len()))
 	x.body.Finish()
+	x.b.Release()
 	x.g.recordRequest(m, x.method, x.status, x.start)
 	if x.client != nil {
 		_ = x.client.SetWriteDeadline(time.Time{})

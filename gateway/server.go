@@ -13,8 +13,9 @@ import (
 
 // Server limits fixed at listen time.
 const (
-	// readBufferSize bounds the request line plus headers; larger → 431.
-	readBufferSize = 8 << 10
+	// requestLineSlack is room in the read buffer for the method, version
+	// and line ends around the request target.
+	requestLineSlack = 64
 	// writeBufferSize is the response writer's buffer: headers and small
 	// bodies. Streamed bodies bypass it (exchange.WriteTo).
 	writeBufferSize = 16 << 10
@@ -23,24 +24,44 @@ const (
 	headerReadTimeout = 30 * time.Second
 	// keepAliveIdleTimeout closes a keep-alive connection idle this long.
 	keepAliveIdleTimeout = 90 * time.Second
-	// maxRequestBodySize: a read path needs no request bodies.
-	maxRequestBodySize = 64 << 10
+	// bodyReadTimeout bounds fasthttp's read of the first bytes of a
+	// declared request body (see NewServer): no request here may have one.
+	bodyReadTimeout = 2 * time.Second
 )
 
 // NewServer returns a fasthttp server for handler with the gateway's limits
 // and an ErrorHandler that answers unparsable requests in S3 XML.
+//
+// The read buffer holds the request line and headers: it is sized so that a
+// target up to max_uri_length and headers up to max_header_size fit, and the
+// handler tells 414 from 431 exactly; anything larger is refused by fasthttp
+// (431). Request bodies are streamed, never buffered: the handler judges a
+// body by its Content-Length and closes the connection rather than read it.
+// fasthttp still reads the first min(limit, 8 KiB) bytes of a declared body
+// before the handler runs; HeaderReceived gives such requests a short read
+// timeout, so a client that declares a body and sends none waits 2s for a
+// 408, and one that declares more than max_request_size gets 413 after at
+// most that much is read.
 func (g *Gateway) NewServer(name string, handler fasthttp.RequestHandler) *fasthttp.Server {
+	l := g.opts.Limits
 	return &fasthttp.Server{
-		Handler:                       handler,
-		ErrorHandler:                  g.parseError,
+		Handler:      handler,
+		ErrorHandler: g.parseError,
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if h.ContentLength() == 0 {
+				return fasthttp.RequestConfig{}
+			}
+			return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout, MaxRequestBodySize: int(min(l.MaxRequestSize, 1<<40))}
+		},
 		Name:                          name,
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
-		ReadBufferSize:                readBufferSize,
+		ReadBufferSize:                l.MaxURILength + l.MaxHeaderSize + requestLineSlack,
 		WriteBufferSize:               writeBufferSize,
 		ReadTimeout:                   headerReadTimeout,
 		IdleTimeout:                   keepAliveIdleTimeout,
-		MaxRequestBodySize:            maxRequestBodySize,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            int(min(l.MaxRequestSize, 1<<40)),
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
@@ -59,10 +80,16 @@ func (g *Gateway) parseError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):
+		g.rejections[reasonHeaderTooLarge].Inc()
 		writeError(ctx, ErrHeaderTooLarge, rid[:])
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		g.rejections[reasonBodyTooLarge].Inc()
 		writeError(ctx, ErrBodyTooLarge, rid[:])
+	case isTimeout(err):
+		g.rejections[reasonSlowRequest].Inc()
+		writeError(ctx, ErrSlowRequest, rid[:])
 	default:
+		g.rejections[reasonUnparsable].Inc()
 		writeError(ctx, fmt.Errorf("%w: %w", ErrBadRequest, err), rid[:])
 	}
 	g.unrouted.Request(buckets.MethodOther, ctx.Response.StatusCode()).Inc()
@@ -74,4 +101,9 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +19,8 @@ import (
 	"yatagarasu/config"
 	"yatagarasu/demostore"
 	"yatagarasu/gateway"
+	"yatagarasu/ratelimit"
+	"yatagarasu/resources"
 	"yatagarasu/supervision"
 )
 
@@ -34,14 +38,15 @@ type nodeOptions struct {
 // node is one running proxy: demo store (optional), supervision tree, gateway
 // and listeners. Its methods are called by one goroutine (main or a test).
 type node struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	demo    *demostore.Store
-	sys     *actors.System
-	gw      *gateway.Gateway
-	buckets []*buckets.Bucket
-	servers []*fasthttp.Server
-	lns     []net.Listener
+	cfg      *config.Config
+	log      *slog.Logger
+	pressure *resources.Pressure
+	demo     *demostore.Store
+	sys      *actors.System
+	gw       *gateway.Gateway
+	buckets  []*buckets.Bucket
+	servers  []*fasthttp.Server
+	lns      []net.Listener
 	// errc receives a listener's Serve error.
 	errc chan error
 }
@@ -49,7 +54,7 @@ type node struct {
 // startNode builds everything cfg describes and starts listening. On error,
 // whatever was started is stopped again.
 func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, errc: make(chan error, 2)}
+	n = &node{cfg: cfg, log: log, errc: make(chan error, 2), pressure: &resources.Pressure{}}
 	defer func() {
 		if err != nil {
 			n.stop(context.Background())
@@ -62,6 +67,12 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 	}
 	set := opts.actors
 	set.Log = log
+	memLimit := uint64(cfg.Server.Resources.MemoryLimit)
+	if memLimit == 0 {
+		memLimit = resources.DefaultMemoryLimit()
+	}
+	debug.SetMemoryLimit(int64(memLimit)) // Go's soft limit matches the one we shed at
+	set.Monitor = actors.MonitorSettings{Pressure: n.pressure, Sampler: resources.NewSampler(memLimit), Every: cfg.Server.Resources.SampleInterval.Duration}
 	budget := supervision.Budget{Max: cfg.Supervision.MaxRestarts, Within: cfg.Supervision.Within.Duration}
 	if set.ChildBudget == (supervision.Budget{}) {
 		set.ChildBudget = budget
@@ -92,13 +103,7 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 			return n, err
 		}
 	}
-	n.gw = gateway.New(gateway.Options{
-		Version:           version(),
-		BuiltinsOnMain:    cfg.Admin.Port == 0,
-		RequestTimeout:    cfg.Server.RequestTimeout.Duration,
-		StreamIdleTimeout: cfg.Server.StreamIdleTimeout.Duration,
-		Log:               log,
-	})
+	n.gw = gateway.New(gatewayOptions(cfg, log, n.pressure))
 	n.gw.SetTable(&gateway.Table{Router: buckets.NewRouter(n.buckets), Generation: 1, Auth: verifiers})
 
 	if err := n.listen("main", net.JoinHostPort(cfg.Server.Address, strconv.Itoa(cfg.Server.Port)), n.gw.Handler()); err != nil {
@@ -127,6 +132,39 @@ func (n *node) listen(name, addr string, h fasthttp.RequestHandler) error {
 		}
 	}()
 	return nil
+}
+
+// gatewayOptions turns the [server] settings into the gateway's options.
+func gatewayOptions(cfg *config.Config, log *slog.Logger, pressure *resources.Pressure) gateway.Options {
+	srv := cfg.Server
+	opts := gateway.Options{
+		Version:               version(),
+		BuiltinsOnMain:        cfg.Admin.Port == 0,
+		RequestTimeout:        srv.RequestTimeout.Duration,
+		StreamIdleTimeout:     srv.StreamIdleTimeout.Duration,
+		Limits:                srv.Limits,
+		MaxConcurrentRequests: srv.MaxConcurrentRequests,
+		BlockInjection:        srv.Security.BlocksInjection(config.Security{}),
+		Pressure:              pressure,
+		Log:                   log,
+	}
+	for _, p := range srv.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, _ := netip.ParseAddr(p) // validated by package config
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		opts.TrustedProxies = append(opts.TrustedProxies, prefix.Masked())
+	}
+	if rl := srv.RateLimit; rl.IsEnabled() {
+		if g := rl.Global; g != nil {
+			opts.GlobalRate = ratelimit.NewLimiter(ratelimit.Rule{Rate: g.RequestsPerSecond, Burst: g.Burst})
+		}
+		if p := rl.PerIP; p != nil {
+			opts.PerIPRate = ratelimit.NewTable(ratelimit.Rule{Rate: p.RequestsPerSecond, Burst: p.Burst}, p.MaxTrackedIPs)
+		}
+	}
+	return opts
 }
 
 // addr returns the main listener's address.
