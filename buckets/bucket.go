@@ -134,6 +134,7 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 		b.metrics.Gauge("rate_limit_current_rate", ratePerSecond(&b.admitted, time.Now))
 	}
 	b.metrics.Gauge("http_requests_in_flight", func() float64 { return float64(b.inFlight.Load()) })
+	up.poolWait = b.metrics.PoolWait
 	b.snap.Store(notReadyYet)
 	b.metrics.Gauge("circuit_breaker_state", func() float64 { return float64(b.snap.Load().Breaker.State) })
 	b.metrics.Gauge("circuit_breaker_failures", func() float64 { return float64(b.consecutive.Load()) })

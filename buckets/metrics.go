@@ -64,6 +64,9 @@ type Metrics struct {
 	UpstreamTimeouts, UpstreamConnErrors, Upstream5xx *metrics.Counter
 	// PoolExhausted counts requests that found no free upstream connection.
 	PoolExhausted *metrics.Counter
+	// PoolWait observes, in milliseconds, how long a request that found every
+	// pooled connection busy waited for one (connection_wait_timeout bounds it).
+	PoolWait *metrics.PrometheusHistogram
 	// StreamsCutUpstream counts responses whose upstream body broke mid-stream;
 	// StreamsCutClient those whose client went away mid-stream.
 	StreamsCutUpstream, StreamsCutClient *metrics.Counter
@@ -88,6 +91,7 @@ func NewMetrics(name string) *Metrics {
 	m.UpstreamConnErrors = m.set.NewCounter(m.name("s3_upstream_errors_total", `kind="connection"`))
 	m.Upstream5xx = m.set.NewCounter(m.name("s3_upstream_errors_total", `kind="5xx"`))
 	m.PoolExhausted = m.set.NewCounter(m.name("connection_pool_exhausted_total", ""))
+	m.PoolWait = m.set.NewPrometheusHistogramExt(m.name("connection_pool_wait_time_ms", ""), []float64{0.1, 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000})
 	m.StreamsCutUpstream = m.set.NewCounter(m.name("http_streams_cut_total", `side="upstream"`))
 	m.StreamsCutClient = m.set.NewCounter(m.name("http_streams_cut_total", `side="client"`))
 	m.Panics = m.set.NewCounter(m.name("panics_total", ""))

@@ -49,6 +49,9 @@ type upstream struct {
 
 	open atomic.Int64 // connections dialed and not yet closed
 	busy atomic.Int64 // connections lent to requests
+
+	// poolWait observes waits for a free connection (ms); nil: not observed.
+	poolWait interface{ Update(float64) }
 }
 
 // newUpstream builds the endpoint and pool for one bucket; dial, when non-nil,
@@ -140,7 +143,12 @@ type lease struct {
 func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *lease, now time.Time, timeout time.Duration) error {
 	deadline := now.Add(timeout)
 	for {
+		full := u.busy.Load() >= int64(u.client.MaxConns)
+		waitStart := time.Now()
 		cc, err := u.client.AcquireConn(time.Until(deadline), false)
+		if full && u.poolWait != nil {
+			u.poolWait.Update(float64(time.Since(waitStart).Microseconds()) / 1000)
+		}
 		if err != nil {
 			if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrTimeout) {
 				// ErrTimeout here is the wait for a free connection running

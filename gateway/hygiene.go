@@ -138,10 +138,21 @@ func (g *Gateway) checkRequest(ctx *fasthttp.RequestCtx, m buckets.Method, uri [
 	return nil, ""
 }
 
+// tokenChars marks the bytes allowed in an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = true
+	}
+	for _, c := range `"(),/:;<=>?@[\]{}` {
+		t[c] = false
+	}
+	return t
+}()
+
 // isToken reports whether b is an RFC 9110 token (a header name).
 func isToken(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
+		if !tokenChars[c] {
 			return false
 		}
 	}

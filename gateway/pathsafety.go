@@ -45,14 +45,26 @@ func checkPath(decoded []byte, blockInjection bool, scratch *[]byte) string {
 			}
 		}
 	}
-	if blockInjection {
-		for _, p := range injectionPatterns {
-			if containsFold(decoded, p) {
-				return reasonInjection
+	if blockInjection && hasInjection(decoded) {
+		return reasonInjection
+	}
+	return ""
+}
+
+// hasInjection reports whether s contains an injection pattern, in one pass:
+// only where a pattern's first byte appears is the pattern compared.
+func hasInjection(s []byte) bool {
+	for i, c := range s {
+		switch c {
+		case '\'', '<', 'j', 'J':
+			for _, p := range injectionPatterns {
+				if (p[0] == c || p[0] == c+'a'-'A') && i+len(p) <= len(s) && equalFold(s[i:i+len(p)], p) {
+					return true
+				}
 			}
 		}
 	}
-	return ""
+	return false
 }
 
 // hasDotSegment reports whether p has a "." or ".." segment, with '/' and '\'
@@ -71,13 +83,3 @@ func hasDotSegment(p []byte) bool {
 	return false
 }
 
-// containsFold reports whether s contains the lowercase ASCII pattern p,
-// ignoring ASCII case. It does not allocate.
-func containsFold(s []byte, p string) bool {
-	for i := 0; i+len(p) <= len(s); i++ {
-		if equalFold(s[i:i+len(p)], p) {
-			return true
-		}
-	}
-	return false
-}

@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	if mode := os.Getenv(pressureChildEnv); mode != "" {
+		return pressureChild(mode)
+	}
 	root, err := os.MkdirTemp("", "ytg-s3-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

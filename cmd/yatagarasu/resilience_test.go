@@ -23,9 +23,10 @@ import (
 // resets before or in the middle of a body. A real S3 server cannot be made
 // to fail on cue; this one stands in at that seam only.
 type faultOrigin struct {
-	ln   net.Listener
-	addr string
-	hits atomic.Int64
+	ln      net.Listener
+	addr    string
+	hits    atomic.Int64
+	accepts atomic.Int64
 	// at records when each request arrived.
 	mu     sync.Mutex
 	at     []time.Time
@@ -57,6 +58,7 @@ func startFaultOrigin(t *testing.T, script func(n int64, c net.Conn) bool) *faul
 			if err != nil {
 				return
 			}
+			o.accepts.Add(1)
 			o.wg.Add(1)
 			go func() {
 				defer o.wg.Done()
