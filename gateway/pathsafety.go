@@ -82,4 +82,3 @@ func hasDotSegment(p []byte) bool {
 	}
 	return false
 }
-
