@@ -22,16 +22,13 @@ type bucketAdded struct{ err error }
 
 // removeBucket asks the root to stop a bucket's supervisor; it replies
 // bucketRemoved once the supervisor and its children have stopped.
-type removeBucket struct{ name string }
+type removeBucket struct{ b *buckets.Bucket }
 
 // bucketRemoved answers removeBucket.
 type bucketRemoved struct{ err error }
 
 // respawnBucket re-creates a bucket supervisor that died, after its backoff.
-type respawnBucket struct {
-	name string
-	b    *buckets.Bucket
-}
+type respawnBucket struct{ b *buckets.Bucket }
 
 // rootEntry is one supervised bucket.
 type rootEntry struct {
@@ -46,22 +43,25 @@ type rootEntry struct {
 // stableRun: a supervisor that lived this long resets its respawn backoff.
 const stableRun = time.Minute
 
-// root is the top of the tree: one child per bucket. It re-creates a bucket
+// root is the top of the tree: one child per bucket. Buckets are known by
+// identity, not name: during a reload a changed bucket's old and new
+// instances both run until the old one has drained. It re-creates a bucket
 // supervisor that stops unasked, after a backoff that doubles each time (up to
 // Settings.RespawnMax). State is owned by the actor: no locks.
 type root struct {
 	set      Settings
 	log      *slog.Logger
 	strategy actor.SupervisorStrategy
-	entries  map[string]*rootEntry
-	byPID    map[string]string // child PID id → bucket name
-	stopping bool              // the tree is shutting down: re-create nothing
-	respawns map[string]*timer // pending re-creations by bucket name
+	entries  map[*buckets.Bucket]*rootEntry
+	byPID    map[string]*buckets.Bucket // child PID id → bucket
+	stopping bool                       // the tree is shutting down: re-create nothing
+	respawns map[*buckets.Bucket]*timer // pending re-creations
+	seq      int                        // makes child names unique
 }
 
 func newRoot(set Settings) actor.Producer {
 	return func() actor.Actor {
-		r := &root{set: set, log: set.Log, entries: map[string]*rootEntry{}, byPID: map[string]string{}, respawns: map[string]*timer{}}
+		r := &root{set: set, log: set.Log, entries: map[*buckets.Bucket]*rootEntry{}, byPID: map[string]*buckets.Bucket{}, respawns: map[*buckets.Bucket]*timer{}}
 		r.strategy = supervision.OneForOne(set.BucketBudget, r, set.Now)
 		return r
 	}
@@ -77,37 +77,36 @@ func (r *root) Receive(ctx actor.Context) {
 			}
 		}
 	case addBucket:
-		name := msg.b.Name()
-		if _, exists := r.entries[name]; exists {
-			ctx.Respond(bucketAdded{err: fmt.Errorf("actors: bucket %q is already supervised", name)})
+		if _, exists := r.entries[msg.b]; exists {
+			ctx.Respond(bucketAdded{err: fmt.Errorf("actors: bucket %q is already supervised", msg.b.Name())})
 			return
 		}
 		e := &rootEntry{b: msg.b, opts: msg.opts}
-		r.entries[name] = e
-		err := r.spawn(ctx, name, e)
+		r.entries[msg.b] = e
+		err := r.spawn(ctx, e)
 		if err != nil {
-			delete(r.entries, name)
+			delete(r.entries, msg.b)
 		}
 		ctx.Respond(bucketAdded{err: err})
 	case removeBucket:
-		e, ok := r.entries[msg.name]
+		e, ok := r.entries[msg.b]
 		switch {
 		case !ok:
-			ctx.Respond(bucketRemoved{err: fmt.Errorf("actors: no bucket %q", msg.name)})
+			ctx.Respond(bucketRemoved{err: fmt.Errorf("actors: bucket %q is not supervised", msg.b.Name())})
 		case e.pid == nil: // waiting to be re-created: nothing runs
-			r.respawns[msg.name].Stop()
-			delete(r.respawns, msg.name)
-			delete(r.entries, msg.name)
+			r.respawns[msg.b].Stop()
+			delete(r.respawns, msg.b)
+			delete(r.entries, msg.b)
 			ctx.Respond(bucketRemoved{})
 		default:
 			e.removing = append(e.removing, ctx.Sender())
 			ctx.Stop(e.pid)
 		}
 	case respawnBucket:
-		delete(r.respawns, msg.name)
-		if e, ok := r.entries[msg.name]; ok && e.b == msg.b && e.pid == nil {
-			if err := r.spawn(ctx, msg.name, e); err != nil {
-				r.log.Error("re-creating bucket supervisor failed", "bucket", msg.name, "err", err)
+		delete(r.respawns, msg.b)
+		if e, ok := r.entries[msg.b]; ok && e.pid == nil {
+			if err := r.spawn(ctx, e); err != nil {
+				r.log.Error("re-creating bucket supervisor failed", "bucket", msg.b.Name(), "err", err)
 			}
 		}
 	case *actor.Terminated:
@@ -120,24 +119,25 @@ func (r *root) Receive(ctx actor.Context) {
 	}
 }
 
-func (r *root) spawn(ctx actor.Context, name string, e *rootEntry) error {
+func (r *root) spawn(ctx actor.Context, e *rootEntry) error {
 	props := actor.PropsFromProducer(newBucketSupervisor(e.b, e.opts, r.set))
-	pid, err := ctx.SpawnNamed(props, "bucket-"+name)
+	r.seq++
+	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("bucket-%s-%d", e.b.Name(), r.seq))
 	if err != nil {
-		return fmt.Errorf("actors: spawning supervisor for %q: %w", name, err)
+		return fmt.Errorf("actors: spawning supervisor for %q: %w", e.b.Name(), err)
 	}
 	e.pid, e.started = pid, r.set.Now()
-	r.byPID[pid.Id] = name
+	r.byPID[pid.Id] = e.b
 	return nil
 }
 
 func (r *root) terminated(ctx actor.Context, who *actor.PID) {
-	name, ok := r.byPID[who.Id]
+	b, ok := r.byPID[who.Id]
 	if !ok {
 		return
 	}
 	delete(r.byPID, who.Id)
-	e := r.entries[name]
+	e := r.entries[b]
 	if e == nil || e.pid == nil || e.pid.Id != who.Id {
 		return
 	}
@@ -146,7 +146,7 @@ func (r *root) terminated(ctx actor.Context, who *actor.PID) {
 		for _, to := range e.removing {
 			ctx.Send(to, bucketRemoved{})
 		}
-		delete(r.entries, name)
+		delete(r.entries, b)
 		return
 	}
 	if r.stopping {
@@ -158,8 +158,8 @@ func (r *root) terminated(ctx actor.Context, who *actor.PID) {
 	}
 	delay := min(r.set.RespawnBackoff<<min(e.respawns, 16), r.set.RespawnMax)
 	e.respawns++
-	r.log.Warn("bucket supervisor stopped; re-creating", "bucket", name, "after", delay.String())
-	r.respawns[name] = sendAfter(ctx.ActorSystem(), delay, ctx.Self(), respawnBucket{name: name, b: e.b})
+	r.log.Warn("bucket supervisor stopped; re-creating", "bucket", b.Name(), "after", delay.String())
+	r.respawns[b] = sendAfter(ctx.ActorSystem(), delay, ctx.Self(), respawnBucket{b: b})
 }
 
 // HandleFailure implements actor.SupervisorStrategy for the bucket supervisors.
@@ -169,10 +169,17 @@ func (r *root) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child
 
 // Restarted implements supervision.Observer.
 func (r *root) Restarted(child *actor.PID, reason any) {
-	r.log.Error("bucket supervisor panicked; restarted", "bucket", r.byPID[child.Id], "reason", fmt.Sprint(reason))
+	r.log.Error("bucket supervisor panicked; restarted", "bucket", r.nameOf(child), "reason", fmt.Sprint(reason))
 }
 
 // Stopped implements supervision.Observer.
 func (r *root) Stopped(child *actor.PID, reason any, budgetSpent bool) {
-	r.log.Error("bucket supervisor stopped after failures", "bucket", r.byPID[child.Id], "reason", fmt.Sprint(reason), "budget_spent", budgetSpent)
+	r.log.Error("bucket supervisor stopped after failures", "bucket", r.nameOf(child), "reason", fmt.Sprint(reason), "budget_spent", budgetSpent)
+}
+
+func (r *root) nameOf(child *actor.PID) string {
+	if b := r.byPID[child.Id]; b != nil {
+		return b.Name()
+	}
+	return child.Id
 }

@@ -101,12 +101,12 @@ func (s *System) Add(b *buckets.Bucket, opts BucketOptions) error {
 	return res.(bucketAdded).err
 }
 
-// Remove stops the supervisor of the bucket named name and its children, and
-// returns once they have stopped.
-func (s *System) Remove(name string) error {
-	res, err := s.as.Root.RequestFuture(s.root, removeBucket{name: name}, askTimeout).Result()
+// Remove stops b's supervisor and its children, and returns once they have
+// stopped.
+func (s *System) Remove(b *buckets.Bucket) error {
+	res, err := s.as.Root.RequestFuture(s.root, removeBucket{b: b}, askTimeout).Result()
 	if err != nil {
-		return fmt.Errorf("actors: removing bucket %q: %w", name, err)
+		return fmt.Errorf("actors: removing bucket %q: %w", b.Name(), err)
 	}
 	return res.(bucketRemoved).err
 }

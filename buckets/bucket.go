@@ -197,6 +197,9 @@ func (b *Bucket) Acquire() bool {
 // Release gives back a slot taken by Acquire.
 func (b *Bucket) Release() { b.inFlight.Add(-1) }
 
+// InFlight returns the requests holding a slot.
+func (b *Bucket) InFlight() int64 { return b.inFlight.Load() }
+
 // AllowRate applies the bucket's rate limit at now: ok, or how long until a
 // request would be admitted. A bucket without a limit admits everything.
 func (b *Bucket) AllowRate(now time.Time) (bool, time.Duration) {
@@ -279,6 +282,8 @@ type Inbound struct {
 	// backoffs included ([server] request_timeout). Zero: the per-attempt
 	// timeout alone.
 	Deadline time.Time
+	// Attempts is set by Fetch: the upstream attempts it made.
+	Attempts int
 	// StreamIdle bounds the wait for each chunk of the response body. Zero
 	// means DefaultStreamIdleTimeout.
 	StreamIdle time.Duration
@@ -344,6 +349,7 @@ func (b *Bucket) attempts(req *fasthttp.Request, resp *fasthttp.Response, body *
 	b.requests.Add(1)
 	now := time.Now()
 	for n := 1; ; n++ {
+		in.Attempts = n - 1
 		gen, probe, err := b.admit(snap, now)
 		if err != nil {
 			if n > 1 {
@@ -359,6 +365,7 @@ func (b *Bucket) attempts(req *fasthttp.Request, resp *fasthttp.Response, body *
 			return errRequestTimeout
 		}
 		var l lease
+		in.Attempts = n
 		err = b.up.roundTrip(req, resp, &l, now, timeout)
 		took := time.Since(now)
 		b.metrics.Upstream.Update(took.Seconds())

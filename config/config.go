@@ -27,6 +27,8 @@ type Config struct {
 	Auth map[string]AuthSettings `toml:"auth"`
 	// Supervision limits restarts in the supervision tree.
 	Supervision Supervision `toml:"supervision"`
+	// Log configures the access log and the process log.
+	Log Log `toml:"log"`
 	// Buckets are the routes: each maps a path prefix to an S3 bucket. At least one.
 	Buckets []Bucket `toml:"buckets"`
 
@@ -69,6 +71,14 @@ type Server struct {
 	RateLimit RateLimit `toml:"rate_limit"`
 	// Resources configures resource-pressure shedding.
 	Resources Resources `toml:"resources"`
+	// DrainDelay is how long, after SIGTERM/SIGINT, the listener keeps
+	// accepting while /ready answers 503, so load balancers notice first.
+	// Default "5s".
+	DrainDelay Duration `toml:"drain_delay"`
+	// ShutdownTimeout is how long in-flight requests (streams included) get
+	// to finish once the listener has closed; then the process exits.
+	// Default "30s".
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 }
 
 // Limits are [server.limits]; sizes are integer bytes.
@@ -147,7 +157,25 @@ type Admin struct {
 	// path to the buckets. Zero (the default) serves them on the main listener,
 	// where they win over every bucket prefix, "/" included.
 	Port int `toml:"port"`
+	// Token protects /admin/ (POST /admin/reload, /admin/pprof/): requests
+	// must send "Authorization: Bearer <token>". Empty (default): the admin
+	// endpoints are disabled. Use ${ENV}; at least 16 characters.
+	Token string `toml:"token"`
 }
+
+// Log is [log].
+type Log struct {
+	// Format is "json" (default) or "text", for both logs.
+	Format string `toml:"format"`
+	// Level is the process log's level: "debug", "info" (default), "warn" or
+	// "error". The access log is not filtered by level.
+	Level string `toml:"level"`
+	// Access writes one line per request to stdout. Default true.
+	Access *bool `toml:"access"`
+}
+
+// AccessEnabled reports whether the access log is on.
+func (l Log) AccessEnabled() bool { return l.Access == nil || *l.Access }
 
 // Supervision is the restart budget of every bucket's children (credential
 // refresher, JWKS fetcher) and of the bucket supervisors themselves. Past the
@@ -357,5 +385,7 @@ const (
 	DefaultMaxURILength          = 2 << 10
 	DefaultMaxTrackedIPs         = 100_000
 	DefaultSampleInterval        = time.Second
+	DefaultDrainDelay            = 5 * time.Second
+	DefaultShutdownTimeout       = 30 * time.Second
 	DefaultRestartWindow         = time.Minute
 )

@@ -150,7 +150,7 @@ func TestInvalid(t *testing.T) {
 		{"negative duration", bucket(`timeout = "-1s"`), "buckets.s3.timeout", 8, "negative"},
 		{"wrong type", "[server]\nport = \"80\"\n" + bucket(""), "server.port", 2, "incompatible types"},
 		{"unknown top-level key", "colour = 1\n" + bucket(""), "colour", 1, "unknown key"},
-		{"unknown server key", "[server]\nprot = 1\n" + bucket(""), "server.prot", 2, "accepts: address, limits, max_concurrent_requests, port"},
+		{"unknown server key", "[server]\nprot = 1\n" + bucket(""), "server.prot", 2, "accepts: address, drain_delay, limits"},
 		{"unknown s3 key", bucket("max_idle = 3"), "buckets[0].s3.max_idle", 8, "unknown key"},
 		{"unset env", bucket(`secret_key = "${YTG_UNSET_VARIABLE}"` + "\naccess_key = \"a\""), "buckets[0].s3.secret_key", 8, "YTG_UNSET_VARIABLE is not set"},
 		{"unterminated env", bucket(`access_key = "${OOPS"` + "\nsecret_key = \"a\""), "buckets[0].s3.access_key", 8, "unterminated"},

@@ -180,6 +180,14 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 		}
 	}
 	c.Server.Resources.SampleInterval = c.Server.Resources.SampleInterval.orDefault(DefaultSampleInterval)
+	c.Server.DrainDelay = c.Server.DrainDelay.orDefault(DefaultDrainDelay)
+	c.Server.ShutdownTimeout = c.Server.ShutdownTimeout.orDefault(DefaultShutdownTimeout)
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
 	if !md.IsDefined("supervision", "max_restarts") {
 		c.Supervision.MaxRestarts = DefaultMaxRestarts
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxPoolSize caps connection_pool_size: beyond it a typo, not a plan.
@@ -66,6 +67,25 @@ func (c *Config) validate(p *problems) {
 	validPort(p, "admin.port", c.Admin.Port)
 	if c.Admin.Port != 0 && c.Admin.Port == c.Server.Port {
 		p.add("admin.port", "must differ from server.port (%d)", c.Server.Port)
+	}
+	if t := c.Admin.Token; t != "" && len(t) < 16 {
+		p.add("admin.token", "must be at least 16 characters (or empty to disable /admin/)")
+	}
+	if c.Server.DrainDelay.Duration < 0 || c.Server.DrainDelay.Duration > 10*time.Minute {
+		p.add("server.drain_delay", "must be from 0s to 10m")
+	}
+	if c.Server.ShutdownTimeout.Duration <= 0 {
+		p.add("server.shutdown_timeout", "must be positive")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		p.add("log.format", "%q must be \"json\" or \"text\"", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q must be debug, info, warn or error", c.Log.Level)
 	}
 	if d := c.DemoStore; d != nil {
 		host, port, err := net.SplitHostPort(d.Address)

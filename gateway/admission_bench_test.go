@@ -41,12 +41,12 @@ burst = 1000000
 		tb.Fatal(err)
 	}
 	b.Publish(&buckets.Snapshot{State: buckets.Ready, HasCredentials: true, Credentials: aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}})
-	g := New(Options{
+	g := New(Options{})
+	g.SetTable(&Table{Router: buckets.NewRouter([]*buckets.Bucket{b}), Settings: Settings{
 		BlockInjection: true,
 		GlobalRate:     ratelimit.NewLimiter(ratelimit.Rule{Rate: 1e9, Burst: 1 << 20}),
 		PerIPRate:      ratelimit.NewTable(ratelimit.Rule{Rate: 1e9, Burst: 1 << 20}, 1000),
-	})
-	g.SetTable(&Table{Router: buckets.NewRouter([]*buckets.Bucket{b})})
+	}})
 	var req fasthttp.Request
 	req.Header.SetMethod("GET")
 	req.SetRequestURI("/media/photos/2026/holiday%20pictures/IMG_0042.jpg?versionId=3")
@@ -70,7 +70,8 @@ func admitOnce(g *Gateway, ctx *fasthttp.RequestCtx, bp *pathBufs) bool {
 	uri := ctx.Request.Header.RequestURI()
 	path, _ := splitURI(uri)
 	m := buckets.MethodOf(ctx.Method())
-	if err, _ := g.checkRequest(ctx, m, uri); err != nil {
+	t := g.table.Load()
+	if err, _ := checkRequest(ctx, &t.Settings.Limits, m, uri); err != nil {
 		return false
 	}
 	decoded, ok := buckets.AppendUnescapedPath(bp.decoded[:0], path)
@@ -78,13 +79,13 @@ func admitOnce(g *Gateway, ctx *fasthttp.RequestCtx, bp *pathBufs) bool {
 	if !ok {
 		return false
 	}
-	t := g.table.Load()
 	b, _, found := t.Router.Route(decoded)
 	pol := t.policies[b]
 	if !found || checkPath(decoded, pol.blockInjection, &bp.twice) != "" {
 		return false
 	}
-	if g.limitRate(ctx, b, pol, ctx.Time()) != nil || !b.Acquire() {
+	r := &request{g: g, t: t, b: b, start: ctx.Time(), client: t.Settings.trusted.clientIP(ctx)}
+	if r.limitRate(pol) != nil || !b.Acquire() {
 		return false
 	}
 	b.Release()

@@ -29,7 +29,10 @@ func isBuiltin(path []byte) bool {
 
 // serveBuiltin answers a built-in endpoint. Built-ins are exempt from every
 // limit and never touch S3.
-func (g *Gateway) serveBuiltin(ctx *fasthttp.RequestCtx, path []byte, rid []byte) int {
+func (g *Gateway) serveBuiltin(ctx *fasthttp.RequestCtx, t *Table, path []byte, rid []byte) int {
+	if len(path) >= len(adminPrefix) && string(path[:len(adminPrefix)]) == adminPrefix {
+		return g.serveAdmin(ctx, t, path, rid)
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		return writeError(ctx, ErrMethodNotAllowed, rid)
 	}

@@ -42,6 +42,10 @@ var (
 	ErrTooManyInFlight = errors.New("gateway: too many requests in flight")
 	// ErrOverloaded: the resource monitor sheds new requests.
 	ErrOverloaded = errors.New("gateway: resources exhausted")
+	// ErrAdminUnauthorized: an admin request without a bearer token.
+	ErrAdminUnauthorized = errors.New("gateway: admin token required")
+	// ErrAdminForbidden: an admin request with a wrong token.
+	ErrAdminForbidden = errors.New("gateway: admin token rejected")
 	// ErrSlowRequest: the request was not read in time.
 	ErrSlowRequest = errors.New("gateway: request not received in time")
 )
@@ -83,6 +87,10 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusBadRequest, code: "BadRequest", message: "The HTTP request could not be parsed."}
 	case errors.Is(err, ErrHeaderTooLarge):
 		return s3Error{status: fasthttp.StatusRequestHeaderFieldsTooLarge, code: "RequestHeaderSectionTooLarge", message: "Your request header section exceeds the maximum allowed size."}
+	case errors.Is(err, ErrAdminUnauthorized):
+		return s3Error{status: fasthttp.StatusUnauthorized, code: "AccessDenied", message: "An admin token is required."}
+	case errors.Is(err, ErrAdminForbidden):
+		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "Access Denied"}
 	case errors.Is(err, ErrSlowRequest):
 		return s3Error{status: fasthttp.StatusRequestTimeout, code: "RequestTimeout", message: "Your socket connection to the server was not read from within the timeout period."}
 	case errors.Is(err, ErrURITooLong):

@@ -33,6 +33,8 @@ type Table struct {
 	// Auth holds the verifier of every bucket that requires a token; a bucket
 	// absent from it is public.
 	Auth map[*buckets.Bucket]*auth.Verifier
+	// Settings are the generation's [server] settings.
+	Settings Settings
 
 	// policies are built by SetTable: each routed bucket's guard (nil when
 	// public) and screening settings.
@@ -64,7 +66,8 @@ func newGuard(b *buckets.Bucket, v *auth.Verifier) *guard {
 	return g
 }
 
-// Options configure a Gateway. Zero values take the defaults named beside them.
+// Options configure a Gateway for its lifetime; what a reload may change is in
+// Table.Settings. Zero values take the defaults named beside them.
 type Options struct {
 	// Version is reported by /health.
 	Version string
@@ -72,20 +75,39 @@ type Options struct {
 	// handler, ahead of every bucket prefix. False when they have their own
 	// listener ([admin] port).
 	BuiltinsOnMain bool
-	// StreamIdleTimeout bounds a response stream's wait for the next byte, on
-	// either side. Default buckets.DefaultStreamIdleTimeout.
-	StreamIdleTimeout time.Duration
+	// Limits size the server's read buffer, fixed at listen time
+	// (max_uri_length + max_header_size). Zero fields take config defaults.
+	Limits config.Limits
+	// Pressure, when non-nil, is the resource monitor's level: at Critical
+	// per-request histograms and access-log lines stop, at Exhausted new
+	// requests get 503.
+	Pressure *resources.Pressure
+	// AccessLog, when non-nil, gets one line per request.
+	AccessLog *AccessLog
+	// Reload, when non-nil, is what POST /admin/reload runs: it returns the
+	// new generation or why the configuration was refused.
+	Reload func() (uint64, error)
+	// Log receives errors and lifecycle events. Default slog.Default().
+	Log *slog.Logger
+}
+
+// Settings are the [server] settings a reload may change; they travel with
+// the Table. Zero values take the defaults named beside them.
+type Settings struct {
 	// RequestTimeout bounds the time to the first response byte, all upstream
 	// attempts included. Zero: only each attempt's own timeout.
 	RequestTimeout time.Duration
-	// Limits bound request sizes ([server.limits]). Zero fields take the
-	// config defaults.
+	// StreamIdleTimeout bounds a stream's wait for its next byte, on either
+	// side. Default buckets.DefaultStreamIdleTimeout.
+	StreamIdleTimeout time.Duration
+	// Limits bound request sizes. Zero fields take config defaults; the
+	// header and URI limits are also bounded by the read buffer (Options).
 	Limits config.Limits
-	// MaxConcurrentRequests bounds requests in flight (503 beyond). Zero:
+	// MaxConcurrentRequests bounds requests in flight (503 beyond). Default
 	// config.DefaultMaxConcurrentRequests.
 	MaxConcurrentRequests int
 	// BlockInjection is [server.security] block_injection_patterns, the
-	// default for buckets that do not override it.
+	// default of buckets that do not override it.
 	BlockInjection bool
 	// TrustedProxies are the peers whose forwarding headers name the client.
 	TrustedProxies []netip.Prefix
@@ -93,11 +115,29 @@ type Options struct {
 	// client IP.
 	GlobalRate *ratelimit.Limiter
 	PerIPRate  *ratelimit.Table
-	// Pressure, when non-nil, is the resource monitor's level: at Critical
-	// per-request histograms stop, at Exhausted new requests get 503.
-	Pressure *resources.Pressure
-	// Log receives errors and lifecycle events. Default slog.Default().
-	Log *slog.Logger
+	// AdminToken protects /admin/; empty disables it.
+	AdminToken string
+
+	trusted trustedProxies
+}
+
+func (s *Settings) applyDefaults() {
+	if s.StreamIdleTimeout <= 0 {
+		s.StreamIdleTimeout = buckets.DefaultStreamIdleTimeout
+	}
+	if s.Limits.MaxRequestSize == 0 {
+		s.Limits.MaxRequestSize = config.DefaultMaxRequestSize
+	}
+	if s.Limits.MaxHeaderSize == 0 {
+		s.Limits.MaxHeaderSize = config.DefaultMaxHeaderSize
+	}
+	if s.Limits.MaxURILength == 0 {
+		s.Limits.MaxURILength = config.DefaultMaxURILength
+	}
+	if s.MaxConcurrentRequests == 0 {
+		s.MaxConcurrentRequests = config.DefaultMaxConcurrentRequests
+	}
+	s.trusted = s.TrustedProxies
 }
 
 // Gateway serves client requests. Its methods are safe for concurrent use.
@@ -124,9 +164,6 @@ type Gateway struct {
 // New returns a gateway with an empty routing table: every path is 404 until
 // SetTable.
 func New(opts Options) *Gateway {
-	if opts.StreamIdleTimeout <= 0 {
-		opts.StreamIdleTimeout = buckets.DefaultStreamIdleTimeout
-	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -139,15 +176,12 @@ func New(opts Options) *Gateway {
 	if opts.Limits.MaxURILength == 0 {
 		opts.Limits.MaxURILength = config.DefaultMaxURILength
 	}
-	if opts.MaxConcurrentRequests == 0 {
-		opts.MaxConcurrentRequests = config.DefaultMaxConcurrentRequests
-	}
 	if opts.Pressure == nil {
 		opts.Pressure = &resources.Pressure{}
 	}
 	g := &Gateway{opts: opts, log: opts.Log, started: time.Now(), unrouted: buckets.NewMetrics(unroutedLabel),
-		server: metrics.NewSet(), rejections: map[string]*metrics.Counter{}, trusted: opts.TrustedProxies}
-	g.table.Store(&Table{Router: buckets.NewRouter(nil)})
+		server: metrics.NewSet(), rejections: map[string]*metrics.Counter{}}
+	g.SetTable(&Table{Router: buckets.NewRouter(nil)})
 	g.server.NewGauge("http_requests_in_flight", func() float64 { return float64(g.inFlight.Load()) })
 	for _, r := range securityReasons {
 		g.rejections[r] = g.server.NewCounter(`security_rejections_total{reason="` + r + `"}`)
@@ -165,11 +199,12 @@ func New(opts Options) *Gateway {
 // SetTable publishes a new routing table; requests already routed finish on
 // the buckets they were routed to.
 func (g *Gateway) SetTable(t *Table) {
+	t.Settings.applyDefaults()
 	t.policies = make(map[*buckets.Bucket]*policy, len(t.Router.Buckets()))
 	for _, b := range t.Router.Buckets() {
 		set, label := b.Metrics().Set(), `bucket=`+strconv.Quote(b.Name())
 		p := &policy{
-			blockInjection: b.Config().Security.BlocksInjection(config.Security{BlockInjectionPatterns: &g.opts.BlockInjection}),
+			blockInjection: b.Config().Security.BlocksInjection(config.Security{BlockInjectionPatterns: &t.Settings.BlockInjection}),
 			rateLimited:    set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="bucket",` + label + `}`),
 			globalLimited:  set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="global",` + label + `}`),
 			perIPLimited:   set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="per_ip",` + label + `}`),
@@ -182,6 +217,10 @@ func (g *Gateway) SetTable(t *Table) {
 	}
 	g.table.Store(t)
 }
+
+// Metrics returns the set of node-wide series, for series the gateway does
+// not own (the configuration's) to join /metrics.
+func (g *Gateway) Metrics() *metrics.Set { return g.server }
 
 // CurrentTable returns the routing table in use.
 func (g *Gateway) CurrentTable() *Table { return g.table.Load() }

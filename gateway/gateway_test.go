@@ -105,8 +105,8 @@ timeout = "2s"
 	// The supervisor's job in production: publish a ready state.
 	b.Publish(&buckets.Snapshot{State: buckets.Ready, HasCredentials: true, Credentials: aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}})
 	logs := &lockedBuffer{}
-	gw := New(Options{Version: "test", BuiltinsOnMain: true, StreamIdleTimeout: 500 * time.Millisecond, Log: slog.New(slog.NewTextHandler(logs, nil))})
-	gw.SetTable(&Table{Router: buckets.NewRouter([]*buckets.Bucket{b}), Generation: 7})
+	gw := New(Options{Version: "test", BuiltinsOnMain: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	gw.SetTable(&Table{Router: buckets.NewRouter([]*buckets.Bucket{b}), Generation: 7, Settings: Settings{StreamIdleTimeout: 500 * time.Millisecond}})
 	ln := fasthttputil.NewInmemoryListener()
 	srv := gw.NewServer("yatagarasu", gw.Handler())
 	go srv.Serve(ln) //nolint:errcheck

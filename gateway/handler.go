@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -27,6 +26,7 @@ func (g *Gateway) Handler() fasthttp.RequestHandler { return g.serve }
 // endpoints only.
 func (g *Gateway) AdminHandler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		t := g.table.Load()
 		rid := newRequestID()
 		ctx.Response.Header.SetBytesV("X-Request-Id", rid[:])
 		path, _ := splitURI(ctx.Request.Header.RequestURI())
@@ -34,57 +34,66 @@ func (g *Gateway) AdminHandler() fasthttp.RequestHandler {
 			writeError(ctx, ErrNotFound, rid[:])
 			return
 		}
-		g.serveBuiltin(ctx, path, rid[:])
+		g.serveBuiltin(ctx, t, path, rid[:])
 	}
 }
 
 // serve is the main handler. It answers the cheap refusals first: built-ins
-// (exempt from every limit), the node's concurrency limit and resource
-// pressure, request hygiene, path safety, the route; then the rate limits
-// (before authentication, so a flood of bad tokens costs no signature
-// checks), the bucket's concurrency limit, authentication, and S3.
+// (exempt from every limit and not logged), the node's concurrency limit and
+// resource pressure, request hygiene, path safety, the route; then the rate
+// limits (before authentication, so a flood of bad tokens costs no signature
+// checks), the bucket's concurrency limit, authentication, and S3. The
+// routing table and its settings are loaded once: a reload never changes a
+// request's rules halfway.
 func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
-	rid := newRequestID()
-	ctx.Response.Header.SetBytesV("X-Request-Id", rid[:])
+	t := g.table.Load()
 	uri := ctx.Request.Header.RequestURI()
 	path, query := splitURI(uri)
 	if g.opts.BuiltinsOnMain && isBuiltin(path) {
-		g.serveBuiltin(ctx, path, rid[:])
+		rid := newRequestID()
+		ctx.Response.Header.SetBytesV("X-Request-Id", rid[:])
+		g.serveBuiltin(ctx, t, path, rid[:])
 		return
 	}
 
+	r := g.newRequest(ctx, t)
 	n := g.inFlight.Add(1)
-	var routed *buckets.Bucket
+	// Every branch below ends by completing r or handing it to fasthttp (a
+	// streamed body), and nothing runs after that: a panic that gets here
+	// found r not yet completed.
 	defer func() {
-		if r := recover(); r != nil {
-			g.recovered(ctx, routed, r, rid[:])
+		if p := recover(); p != nil {
+			r.recovered(ctx, p)
 		}
 	}()
-	m := buckets.MethodOf(ctx.Method())
-	if n > int64(g.opts.MaxConcurrentRequests) {
+	r.method = buckets.MethodOf(ctx.Method())
+	s := &t.Settings
+	r.client = s.trusted.clientIP(ctx)
+	if n > int64(s.MaxConcurrentRequests) {
 		g.concurrencyGlobal.Inc()
-		g.reject(ctx, m, ErrTooManyInFlight, rid[:])
+		r.fail(ctx, ErrTooManyInFlight)
 		return
 	}
 	if g.opts.Pressure.Level() >= resources.Exhausted {
 		g.pressureShed.Inc()
-		g.reject(ctx, m, ErrOverloaded, rid[:])
+		r.fail(ctx, ErrOverloaded)
 		return
 	}
-	if err, reason := g.checkRequest(ctx, m, uri); err != nil {
-		g.refuse(ctx, m, err, reason, rid[:])
+	if err, reason := checkRequest(ctx, &s.Limits, r.method, uri); err != nil {
+		r.refuse(ctx, err, reason)
 		return
 	}
-	switch m {
+	switch r.method {
 	case buckets.MethodOPTIONS:
 		ctx.Response.Header.Set("Allow", allowedMethods)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		g.recordRequest(g.unrouted, m, fasthttp.StatusNoContent, ctx.Time())
+		r.status = fasthttp.StatusNoContent
+		r.complete(nil)
 		return
 	case buckets.MethodOther:
 		// The body, if any, is never read: close rather than drain it.
 		ctx.SetConnectionClose()
-		g.reject(ctx, m, ErrMethodNotAllowed, rid[:])
+		r.fail(ctx, ErrMethodNotAllowed)
 		return
 	}
 	bp := pathBufPool.Get().(*pathBufs)
@@ -92,118 +101,100 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 	decoded, ok := buckets.AppendUnescapedPath(bp.decoded[:0], path)
 	bp.decoded = decoded
 	if !ok {
-		g.refuse(ctx, m, ErrBadPath, reasonBadEscape, rid[:])
+		r.refuse(ctx, ErrBadPath, reasonBadEscape)
 		return
 	}
-	t := g.table.Load()
 	b, key, found := t.Router.Route(decoded)
 	pol := t.policies[b]
 	if reason := checkPath(decoded, !found || pol.blockInjection, &bp.twice); reason != "" {
-		g.refuse(ctx, m, ErrUnsafePath, reason, rid[:])
+		r.refuse(ctx, ErrUnsafePath, reason)
 		return
 	}
 	if !found {
-		g.reject(ctx, m, ErrNoRoute, rid[:])
+		r.fail(ctx, ErrNoRoute)
 		return
 	}
-	routed = b
-	now := ctx.Time()
-	if err := g.limitRate(ctx, b, pol, now); err != nil {
-		g.finishEarly(ctx, b, m, err, rid[:])
+	r.b = b
+	r.key = append(r.key[:0], key...)
+	if err := r.limitRate(pol); err != nil {
+		r.fail(ctx, err)
 		return
 	}
 	if !b.Acquire() {
 		pol.concurrency.Inc()
-		g.finishEarly(ctx, b, m, ErrTooManyInFlight, rid[:])
+		r.fail(ctx, ErrTooManyInFlight)
 		return
 	}
+	r.slot = true
 	if gd := pol.guard; gd != nil {
-		if _, err := gd.v.Verify(auth.Request{Header: &ctx.Request.Header, RawQuery: query, Key: key}, now); err != nil {
-			b.Release()
-			gd.failures[auth.ReasonOf(err)].Inc()
+		res, err := gd.v.Verify(auth.Request{Header: &ctx.Request.Header, RawQuery: query, Key: key}, r.start)
+		if err != nil {
+			reason := auth.ReasonOf(err)
+			gd.failures[reason].Inc()
+			r.reason = reason
 			if auth.IsMissing(err) {
 				ctx.Response.Header.Set("WWW-Authenticate", gd.realm)
 			}
-			g.finishEarly(ctx, b, m, err, rid[:])
+			r.fail(ctx, err)
 			return
 		}
+		r.subject = res.Subject
 	}
 	if len(key) == 0 {
-		b.Release()
-		g.finishEarly(ctx, b, m, ErrListingDisabled, rid[:])
+		r.fail(ctx, ErrListingDisabled)
 		return
 	}
 	in := buckets.Inbound{Method: ctx.Method(), Key: key, RawQuery: query, Header: &ctx.Request.Header}
-	g.proxy(ctx, b, &in, m, rid[:]) // releases b's slot when the response is done
+	r.proxy(ctx, &in) // completes r now, or when its body is written
 }
 
 // limitRate applies the global, per-IP and bucket rate limits.
-func (g *Gateway) limitRate(ctx *fasthttp.RequestCtx, b *buckets.Bucket, pol *policy, now time.Time) error {
-	if l := g.opts.GlobalRate; l != nil {
-		if ok, wait := l.Allow(now); !ok {
+func (r *request) limitRate(pol *policy) error {
+	s := &r.t.Settings
+	if l := s.GlobalRate; l != nil {
+		if ok, wait := l.Allow(r.start); !ok {
 			pol.globalLimited.Inc()
 			return &RateLimitedError{Wait: wait}
 		}
 	}
-	if tb := g.opts.PerIPRate; tb != nil {
-		if ok, wait := tb.Allow(rateKey(g.trusted.clientIP(ctx)), now); !ok {
+	if tb := s.PerIPRate; tb != nil {
+		if ok, wait := tb.Allow(rateKey(r.client), r.start); !ok {
 			pol.perIPLimited.Inc()
 			return &RateLimitedError{Wait: wait}
 		}
 	}
-	if ok, wait := b.AllowRate(now); !ok {
+	if ok, wait := r.b.AllowRate(r.start); !ok {
 		pol.rateLimited.Inc()
 		return &RateLimitedError{Wait: wait}
 	}
 	return nil
 }
 
-// finishEarly answers a routed request that never reaches S3.
-func (g *Gateway) finishEarly(ctx *fasthttp.RequestCtx, b *buckets.Bucket, m buckets.Method, err error, rid []byte) {
-	status := writeError(ctx, err, rid)
-	g.recordRequest(b.Metrics(), m, status, ctx.Time())
-}
-
 // refuse answers a request that failed screening: counted by reason, and the
 // connection closed (a client that sends such requests gets no second try on
 // the same connection, and a body is never drained).
-func (g *Gateway) refuse(ctx *fasthttp.RequestCtx, m buckets.Method, err error, reason string, rid []byte) {
-	g.rejections[reason].Inc()
+func (r *request) refuse(ctx *fasthttp.RequestCtx, err error, reason string) {
+	r.g.rejections[reason].Inc()
+	r.reason = reason
 	ctx.SetConnectionClose()
-	g.reject(ctx, m, err, rid)
-}
-
-// reject answers a request that reaches no bucket.
-func (g *Gateway) reject(ctx *fasthttp.RequestCtx, m buckets.Method, err error, rid []byte) {
-	status := writeError(ctx, err, rid)
-	g.recordRequest(g.unrouted, m, status, ctx.Time())
-}
-
-// recordRequest counts a finished request and ends its in-flight span.
-func (g *Gateway) recordRequest(m *buckets.Metrics, method buckets.Method, status int, start time.Time) {
-	m.Request(method, status).Inc()
-	if g.opts.Pressure.Level() < resources.Critical {
-		m.Duration.UpdateDuration(start) // histograms stop under pressure; counters stay
-	}
-	g.inFlight.Add(-1)
+	r.fail(ctx, err)
 }
 
 // recovered turns a panic in request handling into a 500 on a closed
 // connection. It restarts nothing: a request that panics on every try must not
 // take its bucket down, so it is counted and logged with its stack.
-func (g *Gateway) recovered(ctx *fasthttp.RequestCtx, b *buckets.Bucket, r any, rid []byte) {
-	m := g.unrouted
-	name := unroutedLabel
-	if b != nil {
-		m, name = b.Metrics(), b.Name()
+func (r *request) recovered(ctx *fasthttp.RequestCtx, p any) {
+	m, name := r.g.unrouted, unroutedLabel
+	if r.b != nil {
+		m, name = r.b.Metrics(), r.b.Name()
 	}
 	m.Panics.Inc()
-	g.log.Error("panic while serving a request", "bucket", name, "request_id", string(rid), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	r.g.log.Error("panic while serving a request", "bucket", name, "request_id", string(r.rid[:]), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	ctx.Response.Reset()
-	ctx.Response.Header.SetBytesV("X-Request-Id", rid)
+	ctx.Response.Header.SetBytesV("X-Request-Id", r.rid[:])
 	ctx.SetConnectionClose()
-	status := writeError(ctx, ErrPanic, rid)
-	g.recordRequest(m, buckets.MethodOf(ctx.Method()), status, ctx.Time())
+	r.reason = "panic"
+	r.fail(ctx, ErrPanic)
 }
 
 // splitURI splits a raw request-target into its path and query (without '?').

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"yatagarasu/buckets"
+	"yatagarasu/config"
 )
 
 // Rejection reasons: the `reason` label of security_rejections_total.
@@ -111,15 +112,15 @@ func scanHeaders(raw []byte) (headerFacts, string) {
 // checkRequest applies [server.limits] and the framing rules to a request
 // fasthttp has parsed, before anything is decoded or routed. It returns the
 // error to answer with (nil: go on) and the rejection reason.
-func (g *Gateway) checkRequest(ctx *fasthttp.RequestCtx, m buckets.Method, uri []byte) (error, string) {
-	if len(uri) > g.opts.Limits.MaxURILength {
+func checkRequest(ctx *fasthttp.RequestCtx, l *config.Limits, m buckets.Method, uri []byte) (error, string) {
+	if len(uri) > l.MaxURILength {
 		return ErrURITooLong, reasonURITooLong
 	}
 	if len(uri) == 0 || uri[0] != '/' {
 		return ErrBadPath, reasonBadTarget
 	}
 	raw := ctx.Request.Header.RawHeaders()
-	if len(raw) > g.opts.Limits.MaxHeaderSize {
+	if len(raw) > l.MaxHeaderSize {
 		return ErrHeaderTooLarge, reasonHeaderTooLarge
 	}
 	f, reason := scanHeaders(raw)
@@ -129,7 +130,7 @@ func (g *Gateway) checkRequest(ctx *fasthttp.RequestCtx, m buckets.Method, uri [
 	if f.hosts > 1 || (f.hosts == 0 && ctx.Request.Header.IsHTTP11()) {
 		return ErrBadRequest, reasonHost
 	}
-	if f.contentLength > g.opts.Limits.MaxRequestSize {
+	if f.contentLength > l.MaxRequestSize {
 		return ErrBodyTooLarge, reasonBodyTooLarge
 	}
 	if (f.chunked || f.contentLength > 0) && m != buckets.MethodOther {

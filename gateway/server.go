@@ -51,7 +51,8 @@ func (g *Gateway) NewServer(name string, handler fasthttp.RequestHandler) *fasth
 			if h.ContentLength() == 0 {
 				return fasthttp.RequestConfig{}
 			}
-			return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout, MaxRequestBodySize: int(min(l.MaxRequestSize, 1<<40))}
+			limit := g.table.Load().Settings.Limits.MaxRequestSize // a reload may change it
+			return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout, MaxRequestBodySize: int(min(limit, 1<<40))}
 		},
 		Name:                          name,
 		NoDefaultServerHeader:         true,

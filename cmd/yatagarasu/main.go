@@ -21,9 +21,6 @@ import (
 	"yatagarasu/config"
 )
 
-// shutdownTimeout bounds how long in-flight requests get at shutdown.
-const shutdownTimeout = 30 * time.Second
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -52,28 +49,87 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := newLogger(stderr, cfg.Log)
 	n, err := startNode(cfg, log, nodeOptions{})
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
-	case err := <-n.errc:
-		log.Error("listener failed", "err", err)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_, _ = n.reloadFile(*path) // logs and counts either way
+				continue
+			}
+			return drain(n, log, sig, sigs)
+		case err := <-n.errc:
+			log.Error("listener failed", "err", err)
+			_ = n.stop(context.Background())
+			return 1
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := n.stop(ctx); err != nil {
-		log.Error("shutdown", "err", err)
+}
+
+// drain shuts down gracefully: /ready answers 503 at once while the listener
+// keeps serving for drain_delay (so load balancers notice), then the listener
+// closes and in-flight requests, streams included, get shutdown_timeout to
+// finish. A second SIGTERM/SIGINT exits at once.
+func drain(n *node, log *slog.Logger, sig os.Signal, sigs <-chan os.Signal) int {
+	srv := n.current().cfg.Server
+	log.Info("draining", "signal", sig.String(), "drain_delay", srv.DrainDelay.Duration.String(), "shutdown_timeout", srv.ShutdownTimeout.Duration.String())
+	n.gw.SetDraining(true)
+	again := func() bool {
+		for s := range sigs {
+			if s != syscall.SIGHUP {
+				return true
+			}
+		}
+		return false
+	}
+	second := make(chan struct{})
+	go func() {
+		if again() {
+			close(second)
+		}
+	}()
+	select {
+	case <-time.After(srv.DrainDelay.Duration):
+	case <-second:
+		log.Warn("second signal: exiting now")
 		return 1
 	}
-	return 0
+	ctx, cancel := context.WithTimeout(context.Background(), srv.ShutdownTimeout.Duration)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.stop(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("shutdown", "err", err)
+			return 1
+		}
+		log.Info("stopped")
+		return 0
+	case <-second:
+		log.Warn("second signal: exiting now")
+		return 1
+	}
+}
+
+// newLogger builds the process log from [log]: JSON or text on stderr at the
+// configured level. (The access log goes to stdout.)
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by package config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // version is the module version stamped by the go command, or "dev".

@@ -38,6 +38,9 @@ func runTests(m *testing.M) int {
 	if mode := os.Getenv(pressureChildEnv); mode != "" {
 		return pressureChild(mode)
 	}
+	if args, ok := os.LookupEnv(mainChildEnv); ok {
+		return run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
+	}
 	root, err := os.MkdirTemp("", "ytg-s3-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -121,7 +124,23 @@ func startProxyWith(t *testing.T, toml string, opts nodeOptions) *proxy {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return startProxyCfg(t, cfg, opts)
+}
+
+// loadFile reads a configuration file.
+func loadFile(path string) (*config.Config, error) { return config.Load(path) }
+
+// testLogs collects every test node's warnings and errors, for tests that
+// check what was logged.
+var testLogs = &lockedBuffer{}
+
+// startProxyCfg starts a node from a loaded configuration.
+func startProxyCfg(t *testing.T, cfg *config.Config, opts nodeOptions) *proxy {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, testLogs), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if opts.accessLog == nil {
+		opts.accessLog = io.Discard
+	}
 	n, err := startNode(cfg, log, opts)
 	if err != nil {
 		t.Fatalf("startNode: %v", err)
@@ -144,7 +163,7 @@ func (p *proxy) waitReady(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		starting := false
-		for _, b := range p.buckets {
+		for _, b := range p.buckets() {
 			if s := b.Snapshot(); s.Reason == "starting" || s.Reason == "credentials: not loaded yet" {
 				starting = true
 			}

@@ -126,7 +126,7 @@ func TestChildPanicRestartsWhileServing(t *testing.T) {
 	if strings.Contains(string(body), `actor_restarts_total{bucket="data"`) {
 		t.Error("the data bucket's children restarted too")
 	}
-	if s := p.buckets[0].Snapshot(); s.State.String() != "ready" {
+	if s := p.buckets()[0].Snapshot(); s.State.String() != "ready" {
 		t.Errorf("media after the restart: %v (%s)", s.State, s.Reason)
 	}
 }

@@ -320,7 +320,7 @@ func TestCutMidBodyLeaksNothing(t *testing.T) {
 		t.Errorf("%d origin requests for 20 client requests: bytes had reached the client, nothing may be retried", hits)
 	}
 	eventuallyT(t, "goroutines and pool slots back to baseline", func() bool {
-		open, busy := p.buckets[0].PoolStats()
+		open, busy := p.buckets()[0].PoolStats()
 		return busy == 0 && open == 0 && runtime.NumGoroutine() <= baseline+2
 	})
 	wantMetrics(t, p, `http_streams_cut_total{bucket="f",side="upstream"} 20`)
