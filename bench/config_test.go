@@ -75,7 +75,7 @@ func TestBuildScenarios(t *testing.T) {
 		wantConns []int
 		wantErr   bool
 	}{
-		{name: "all in run order", list: "all", big: "1g", wantNames: []string{"1k", "1m", "1m-256", "1g"}, wantConns: []int{64, 64, 256, 1}},
+		{name: "all in run order", list: "all", big: "1g", wantNames: []string{"1k", "1m", "1m-256", "1g", "fail5", "fail30", "fail30-nobreaker", "dead"}, wantConns: []int{64, 64, 256, 1, 64, 64, 64, 64}},
 		{name: "order is fixed, duplicates dropped", list: "1g,1k,1k", big: "1g", wantNames: []string{"1k", "1g"}, wantConns: []int{64, 1}},
 		{name: "big picks the object", list: "big", big: "5g", wantNames: []string{"5g"}, wantConns: []int{1}},
 		{name: "override spares the stream", list: "1m-256,1g", conns: 8, big: "1g", wantNames: []string{"1m-256", "1g"}, wantConns: []int{8, 1}},
@@ -85,7 +85,7 @@ func TestBuildScenarios(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := buildScenarios(tt.list, time.Second, tt.conns, tt.big, 3)
+			got, err := buildScenarios(tt.list, time.Second, time.Second, tt.conns, tt.big, 3)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("buildScenarios = %v, want an error", got)

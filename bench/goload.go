@@ -51,6 +51,7 @@ func runLoadRole(args []string) error {
 type loadWorker struct {
 	hist                                 histogram
 	requests, statusErrs, sockErrs, recv int64
+	statuses                             [1000]int64 // by status; a status line has three digits
 }
 
 // goLoad runs spec in this process.
@@ -102,6 +103,14 @@ func goLoad(spec loadSpec) (loadResult, error) {
 		r.StatusErrors += w.statusErrs
 		r.SocketErrors += w.sockErrs
 		r.Bytes += w.recv
+		for st, n := range w.statuses {
+			if n > 0 {
+				if r.Statuses == nil {
+					r.Statuses = map[int]int64{}
+				}
+				r.Statuses[st] += n
+			}
+		}
 	}
 	r.Errors = r.StatusErrors + r.SocketErrors
 	if s := elapsed.Seconds(); s > 0 {
@@ -161,6 +170,7 @@ func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline 
 		}
 		w.hist.record(time.Since(t0))
 		w.requests++
+		w.statuses[resp.status]++
 		if resp.status/100 != 2 {
 			w.statusErrs++
 		}

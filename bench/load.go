@@ -35,19 +35,22 @@ type loadSpec struct {
 
 // loadResult is what a generator measured. Durations are nanoseconds in JSON.
 type loadResult struct {
-	Loader       string        `json:"loader"`
-	Requests     int64         `json:"requests"`      // completed responses, any status
-	Errors       int64         `json:"errors"`        // StatusErrors + SocketErrors
-	StatusErrors int64         `json:"status_errors"` // non-2xx responses (wrk: status >= 400)
-	SocketErrors int64         `json:"socket_errors"` // connect/read/write failures and timeouts
-	Bytes        int64         `json:"bytes"`         // response bytes received, headers included
-	Elapsed      time.Duration `json:"elapsed_ns"`
-	ReqPerSec    float64       `json:"req_per_sec"`
-	BytesPerSec  float64       `json:"bytes_per_sec"`
-	P50          time.Duration `json:"p50_ns"`
-	P99          time.Duration `json:"p99_ns"`
-	Max          time.Duration `json:"max_ns"`
-	CPUSeconds   float64       `json:"cpu_seconds"` // the generator process's own user+system time
+	Loader       string `json:"loader"`
+	Requests     int64  `json:"requests"`      // completed responses, any status
+	Errors       int64  `json:"errors"`        // StatusErrors + SocketErrors
+	StatusErrors int64  `json:"status_errors"` // non-2xx responses (wrk: status >= 400)
+	SocketErrors int64  `json:"socket_errors"` // connect/read/write failures and timeouts
+	// Statuses counts completed responses by status (Go loader only; wrk
+	// does not report them).
+	Statuses    map[int]int64 `json:"statuses,omitempty"`
+	Bytes       int64         `json:"bytes"` // response bytes received, headers included
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	ReqPerSec   float64       `json:"req_per_sec"`
+	BytesPerSec float64       `json:"bytes_per_sec"`
+	P50         time.Duration `json:"p50_ns"`
+	P99         time.Duration `json:"p99_ns"`
+	Max         time.Duration `json:"max_ns"`
+	CPUSeconds  float64       `json:"cpu_seconds"` // the generator process's own user+system time
 }
 
 // requireLoopback refuses any address that is not on this machine's

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ type options struct {
 	big         string
 	bigRequests int64
 	keep        bool
+	faultSeed   uint64
 }
 
 func main() {
@@ -82,7 +84,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured run per scenario and target")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each run (0 to skip)")
 	fs.IntVar(&o.connections, "connections", 0, "override the connection count of every scenario but the big stream (0: scenario defaults)")
-	fs.StringVar(&o.scenarios, "scenarios", "all", "comma list of 1k, 1m, 1m-256, 1g (the big stream, see -big), or all")
+	fs.StringVar(&o.scenarios, "scenarios", "all", "comma list of 1k, 1m, 1m-256, 1g (the big stream, see -big), fail5, fail30, fail30-nobreaker, dead, or all")
 	fs.StringVar(&o.targets, "targets", "direct,yatagarasu,nginx,haproxy", "comma list of direct, yatagarasu, nginx, haproxy")
 	fs.StringVar(&o.profiles, "profiles", "public", "yatagarasu config profiles, each measured as its own target")
 	fs.StringVar(&o.out, "out", "", "base output folder (default <repo>/bench/out); each run gets a timestamped folder in it")
@@ -91,6 +93,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.big, "big", "1g", "object of the big-stream scenario: 1g or 5g")
 	fs.Int64Var(&o.bigRequests, "big-requests", 3, "sequential GETs in the big-stream scenario")
 	fs.BoolVar(&o.keep, "keep", false, "keep the processes' configs and logs (<run>/work)")
+	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "seed of the origin's random failures in fail5, fail30 and fail30-nobreaker")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -147,6 +150,7 @@ func run(args []string) int {
 	printHeader(os.Stdout, e, res, scs)
 	res.Rows = e.runAll(ctx, scs, targets)
 	res.Ratios = computeRatios(res.Rows)
+	res.Resilience = resiliencePhases(res.Rows)
 	res.Interrupted = ctx.Err() != nil
 
 	fmt.Println()
@@ -162,8 +166,12 @@ func run(args []string) int {
 	if err := linkLatest(e.baseDir, e.runDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
-	fmt.Printf("\nresults: %s (and results.png); %s -> %s\n",
-		filepath.Join(e.runDir, "results.json"), filepath.Join(e.baseDir, "latest"), filepath.Base(e.runDir))
+	plotted := ""
+	if _, err := os.Stat(filepath.Join(e.runDir, "results.png")); err == nil {
+		plotted = " (and results.png)" // not drawn for resilience scenarios alone
+	}
+	fmt.Printf("\nresults: %s%s; %s -> %s\n",
+		filepath.Join(e.runDir, "results.json"), plotted, filepath.Join(e.baseDir, "latest"), filepath.Base(e.runDir))
 	if opts.keep {
 		fmt.Printf("configs and logs: %s\n", e.workDir)
 	}
@@ -181,13 +189,26 @@ func run(args []string) int {
 // setup finds the repository and tools, creates the output folder and
 // resolves scenarios, loader, pinning and targets.
 func setup(ctx context.Context, opts options) (*env, *results, []target, []scenario, error) {
-	scs, err := buildScenarios(opts.scenarios, opts.duration, opts.connections, opts.big, opts.bigRequests)
+	scs, err := buildScenarios(opts.scenarios, opts.duration, opts.warmup, opts.connections, opts.big, opts.bigRequests)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	profs, err := selectProfiles(opts.profiles)
 	if err != nil {
 		return nil, nil, nil, nil, err
+	}
+	// Profiles that resilience scenarios use whatever -profiles says are
+	// recorded too, so results.json holds the config they measured.
+	recorded := slices.Clone(profs)
+	for _, sc := range scs {
+		if sc.Profile == "" || slices.ContainsFunc(recorded, func(p profile) bool { return p.Name == sc.Profile }) {
+			continue
+		}
+		p, ok := profileNamed(sc.Profile)
+		if !ok {
+			return nil, nil, nil, nil, fmt.Errorf("bench: scenario %s: unknown profile %q", sc.Name, sc.Profile)
+		}
+		recorded = append(recorded, p)
 	}
 	root, err := findRepoRoot()
 	if err != nil {
@@ -268,7 +289,7 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 		Pinning:     pinning,
 		Warmup:      opts.warmup.String(),
 		Scenarios:   scs,
-		Profiles:    profs,
+		Profiles:    recorded,
 		Skipped:     skips,
 	}
 	for _, t := range targets {

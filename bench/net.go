@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -70,4 +72,31 @@ func (e *env) waitHTTP(ctx context.Context, url string, timeout time.Duration, p
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// refusingPort reserves a port on 127.0.0.1 that refuses connections: a
+// TCP socket bound to it that never listens, so every SYN is answered with
+// RST (ECONNREFUSED, as from a dead host's closed port) and no other
+// process can take the port meanwhile. release closes the socket.
+func refusingPort() (addr string, release func(), err error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: refusing port: %w", err)
+	}
+	release = func() { _ = syscall.Close(fd) }
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		release()
+		return "", nil, fmt.Errorf("bench: refusing port: %w", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		release()
+		return "", nil, fmt.Errorf("bench: refusing port: %w", err)
+	}
+	in4, ok := sa.(*syscall.SockaddrInet4)
+	if !ok {
+		release()
+		return "", nil, fmt.Errorf("bench: refusing port: unexpected address %T", sa)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(in4.Port)), release, nil
 }

@@ -39,6 +39,7 @@ type originStats struct {
 	Ranges      int64 `json:"ranges"`       // answered 206
 	NotModified int64 `json:"not_modified"` // answered 304
 	Errors      int64 `json:"errors"`       // answered 4xx
+	Injected    int64 `json:"injected"`     // answered 503 SlowDown by fault injection
 	BodyBytes   int64 `json:"body_bytes"`   // body bytes promised in responses
 }
 
@@ -52,14 +53,17 @@ func (s originStats) sub(o originStats) originStats {
 		Ranges:      s.Ranges - o.Ranges,
 		NotModified: s.NotModified - o.NotModified,
 		Errors:      s.Errors - o.Errors,
+		Injected:    s.Injected - o.Injected,
 		BodyBytes:   s.BodyBytes - o.BodyBytes,
 	}
 }
 
-// origin is the server's state: counters only, everything else is immutable.
+// origin is the server's state: counters, and the failure mode fixed at
+// start; everything else is immutable.
 type origin struct {
-	requests, signed, gets, heads, ranges, notModified, errors, bodyBytes atomic.Int64
-	nextID                                                                atomic.Uint64
+	requests, signed, gets, heads, ranges, notModified, errors, injected, bodyBytes atomic.Int64
+	nextID                                                                          atomic.Uint64
+	faults                                                                          faults
 }
 
 var (
@@ -81,6 +85,7 @@ func (o *origin) snapshot() originStats {
 		Ranges:      o.ranges.Load(),
 		NotModified: o.notModified.Load(),
 		Errors:      o.errors.Load(),
+		Injected:    o.injected.Load(),
 		BodyBytes:   o.bodyBytes.Load(),
 	}
 }
@@ -97,7 +102,8 @@ func (o *origin) handle(ctx *fasthttp.RequestCtx) {
 	if bytes.HasPrefix(ctx.Request.Header.Peek("Authorization"), sigV4Prefix) {
 		o.signed.Add(1)
 	}
-	reqID := strconv.FormatUint(o.nextID.Add(1), 16)
+	seq := o.nextID.Add(1)
+	reqID := strconv.FormatUint(seq, 16)
 	h := &ctx.Response.Header
 	h.Set("x-amz-request-id", reqID)
 
@@ -110,6 +116,13 @@ func (o *origin) handle(ctx *fasthttp.RequestCtx) {
 	default:
 		o.fail(ctx, fasthttp.StatusMethodNotAllowed, "MethodNotAllowed",
 			"The specified method is not allowed against this resource.", string(path), reqID)
+		return
+	}
+	if o.faults.fail(seq) {
+		// Counted in requests like any other: the harness compares what
+		// reached the origin with what the client got.
+		o.injected.Add(1)
+		writeS3Error(ctx, fasthttp.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.", string(path), reqID)
 		return
 	}
 
@@ -171,9 +184,14 @@ func (o *origin) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Response.SetBodyStream(&patternReader{off: start, remaining: length}, int(length))
 }
 
-// fail answers with an S3-style XML error body.
+// fail answers a 4xx with an S3-style XML error body and counts it.
 func (o *origin) fail(ctx *fasthttp.RequestCtx, status int, code, msg, resource, reqID string) {
 	o.errors.Add(1)
+	writeS3Error(ctx, status, code, msg, resource, reqID)
+}
+
+// writeS3Error answers with an S3-style XML error body.
+func writeS3Error(ctx *fasthttp.RequestCtx, status int, code, msg, resource, reqID string) {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<Error><Code>")
 	b.WriteString(code)
@@ -196,11 +214,16 @@ func runOriginRole(args []string) error {
 	fs := flag.NewFlagSet("origin", flag.ContinueOnError)
 	addr := fs.String("addr", "", "listen address, e.g. 127.0.0.1:9000 (loopback only)")
 	fd := fs.Int("fd", 0, "serve on this inherited listening socket instead of -addr")
+	failRate := fs.Float64("fail-rate", 0, "answer this fraction of requests (0..1), drawn independently, with 503 SlowDown")
+	failSeed := fs.Uint64("fail-seed", 1, "seed of the -fail-rate draws")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("bench: origin flags: %w", err)
 	}
+	flt, err := newFaults(*failRate, *failSeed)
+	if err != nil {
+		return err
+	}
 	var ln net.Listener
-	var err error
 	switch {
 	case *fd > 0:
 		f := os.NewFile(uintptr(*fd), "origin-listener")
@@ -216,7 +239,7 @@ func runOriginRole(args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench: origin listen: %w", err)
 	}
-	o := &origin{}
+	o := &origin{faults: flt}
 	// No read, write or idle timeouts: a proxy's pooled keep-alive
 	// connections may idle between warm-up and the measured run.
 	srv := &fasthttp.Server{
@@ -228,15 +251,44 @@ func runOriginRole(args []string) error {
 	return srv.Serve(ln)
 }
 
-// originProc is a running origin as seen from the harness.
+// originProc is a running origin as seen from the harness, or a dead one:
+// then proc is nil and addr a port that refuses connections.
 type originProc struct {
 	*proc
-	addr string // 127.0.0.1:port
+	addr    string // 127.0.0.1:port
+	release func() // frees a dead origin's port
+}
+
+// alive reports whether an origin process serves addr.
+func (o *originProc) alive() bool { return o.proc != nil }
+
+// stop ends the origin process, or frees the dead origin's port.
+func (o *originProc) stop() {
+	if o.proc != nil {
+		o.proc.stop()
+	}
+	if o.release != nil {
+		o.release()
+	}
 }
 
 // startOrigin starts a fresh origin process pinned to CPU 0, on a listener
-// the harness opened, and waits until it answers its stats endpoint.
-func (e *env) startOrigin(ctx context.Context, dir string) (*originProc, error) {
+// the harness opened, failing as scenario sc says, and waits until it
+// answers its stats endpoint. For a dead origin it starts nothing and
+// reserves a port that refuses every connection.
+func (e *env) startOrigin(ctx context.Context, dir string, sc scenario) (*originProc, error) {
+	if sc.DeadOrigin {
+		addr, release, err := refusingPort()
+		if err != nil {
+			return nil, err
+		}
+		return &originProc{addr: addr, release: release}, nil
+	}
+	argv := []string{e.self, "-role", "origin", "-fd", "3"}
+	if sc.FailRate > 0 {
+		argv = append(argv, "-fail-rate", strconv.FormatFloat(sc.FailRate, 'g', -1, 64),
+			"-fail-seed", strconv.FormatUint(e.opts.faultSeed, 10))
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("bench: origin listener: %w", err)
@@ -250,7 +302,7 @@ func (e *env) startOrigin(ctx context.Context, dir string) (*originProc, error) 
 	defer f.Close()
 	p, err := e.start(procSpec{
 		name:    "origin",
-		argv:    []string{e.self, "-role", "origin", "-fd", "3"},
+		argv:    argv,
 		cpu:     cpuLoad,
 		logPath: filepath.Join(dir, "origin.log"),
 		files:   []*os.File{f},

@@ -121,3 +121,53 @@ func TestOriginHandler(t *testing.T) {
 		})
 	}
 }
+
+// Fault injection: a failed request is answered 503 SlowDown in S3 XML and
+// still counted as a request, so upstream and client counts compare.
+func TestOriginFaults(t *testing.T) {
+	tests := []struct {
+		name       string
+		rate       float64
+		wantStatus int
+	}{
+		{name: "always fails", rate: 1, wantStatus: 503},
+		{name: "never fails", rate: 0, wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := newFaults(tt.rate, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := &origin{faults: f}
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetMethod("GET")
+			ctx.Request.SetRequestURI("/bench/1k")
+			o.handle(&ctx)
+			resp := &ctx.Response
+			if resp.StatusCode() != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode(), tt.wantStatus)
+			}
+			st := o.snapshot()
+			if st.Requests != 1 || st.Gets != 1 {
+				t.Errorf("stats %+v: want the request counted", st)
+			}
+			if tt.wantStatus != 503 {
+				if st.Injected != 0 {
+					t.Errorf("injected %d, want 0", st.Injected)
+				}
+				return
+			}
+			if st.Injected != 1 || st.Errors != 0 {
+				t.Errorf("stats %+v: want 1 injected, 0 errors (errors are 4xx)", st)
+			}
+			if ct := string(resp.Header.ContentType()); ct != "application/xml" {
+				t.Errorf("Content-Type %q, want application/xml", ct)
+			}
+			body := string(resp.Body())
+			if !strings.Contains(body, "<Error><Code>SlowDown</Code>") || !strings.Contains(body, "<Resource>/bench/1k</Resource>") {
+				t.Errorf("body %q is not an S3 SlowDown error", body)
+			}
+		})
+	}
+}

@@ -54,7 +54,15 @@ type plotMetric struct {
 // writePlot draws results.png at path.
 func writePlot(path string, res *results) error {
 	targets := res.Targets
-	if len(targets) == 0 || len(res.Scenarios) == 0 {
+	// The resilience scenarios have their own table; CPU and RSS bars of a
+	// failing origin would only mislead.
+	var scs []scenario
+	for _, sc := range res.Scenarios {
+		if !sc.resilience() {
+			scs = append(scs, sc)
+		}
+	}
+	if len(targets) == 0 || len(scs) == 0 {
 		return nil
 	}
 	colors := map[string]color.RGBA{}
@@ -74,7 +82,7 @@ func writePlot(path string, res *results) error {
 
 	chartW := plotAxisW + plotSlotMin*len(targets) + 8
 	header := 78
-	w := 2*plotMargin + len(res.Scenarios)*chartW + (len(res.Scenarios)-1)*plotGap
+	w := 2*plotMargin + len(scs)*chartW + (len(scs)-1)*plotGap
 	h := header + len(metrics)*(plotChartH+plotGap) + plotMargin
 	// Wide enough for the title and the legend on one line each.
 	legendW := 0
@@ -102,7 +110,7 @@ func writePlot(path string, res *results) error {
 
 	for m, metric := range metrics {
 		top := header + m*(plotChartH+plotGap)
-		for s, sc := range res.Scenarios {
+		for s, sc := range scs {
 			left := plotMargin + s*(chartW+plotGap)
 			drawChart(img, image.Rect(left, top, left+chartW, top+plotChartH),
 				sc.Name+": "+metric.title, sc.Name, targets, colors, res.Rows, metric.value)

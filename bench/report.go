@@ -40,6 +40,11 @@ type row struct {
 	// UpstreamPerReq is that over client requests (retry amplification).
 	Upstream       originStats `json:"upstream"`
 	UpstreamPerReq float64     `json:"upstream_per_req"`
+	// Faults is the origin's failure mode in a resilience scenario ("503
+	// SlowDown at 5%", "dead"); such rows are reported in the resilience
+	// table, from Resilience, not in the main table or the ratios.
+	Faults     string            `json:"faults,omitempty"`
+	Resilience []resiliencePhase `json:"-"` // in results.Resilience
 }
 
 // ratio compares a yatagarasu row with another target in the same scenario:
@@ -71,7 +76,10 @@ type results struct {
 	Skipped     []skipped  `json:"skipped,omitempty"`
 	Rows        []row      `json:"rows"`
 	Ratios      []ratio    `json:"ratios"`
-	Interrupted bool       `json:"interrupted,omitempty"`
+	// Resilience is the resilience table: one entry per target and phase of
+	// the scenarios that break the origin.
+	Resilience  []resiliencePhase `json:"resilience,omitempty"`
+	Interrupted bool              `json:"interrupted,omitempty"`
 }
 
 // isYatagarasu reports whether a target name is the proxy (any profile).
@@ -90,11 +98,11 @@ func computeRatios(rows []row) []ratio {
 	}
 	var out []ratio
 	for _, y := range rows {
-		if !isYatagarasu(y.Target) || y.Error != "" {
+		if !isYatagarasu(y.Target) || y.Error != "" || y.Faults != "" {
 			continue
 		}
 		for _, o := range rows {
-			if o.Scenario != y.Scenario || isYatagarasu(o.Target) || o.Error != "" {
+			if o.Scenario != y.Scenario || isYatagarasu(o.Target) || o.Error != "" || o.Faults != "" {
 				continue
 			}
 			out = append(out, ratio{
@@ -139,12 +147,56 @@ func fmtNum(v float64) string {
 	}
 }
 
-// printTable writes the results table and the ratios.
+// resiliencePhases collects the resilience table from the rows.
+func resiliencePhases(rows []row) []resiliencePhase {
+	var out []resiliencePhase
+	for _, r := range rows {
+		out = append(out, r.Resilience...)
+	}
+	return out
+}
+
+// printTable writes the results table, the ratios and the resilience
+// table.
 func printTable(w io.Writer, res *results) {
+	perf := 0
+	var resilienceFailed []string
+	for _, r := range res.Rows {
+		switch {
+		case r.Faults == "":
+			perf++
+		case r.Error != "":
+			resilienceFailed = append(resilienceFailed, fmt.Sprintf("%s %s: %s", r.Scenario, r.Target, r.Error))
+		}
+	}
+	if perf > 0 || len(res.Resilience) == 0 {
+		printPerfTable(w, res)
+	}
+	if len(res.Resilience) > 0 || len(resilienceFailed) > 0 {
+		if perf > 0 {
+			fmt.Fprintln(w)
+		}
+		printResilience(w, res.Resilience)
+		for _, n := range resilienceFailed {
+			fmt.Fprintf(w, "FAILED %s\n", n)
+		}
+		if perf == 0 {
+			for _, s := range res.Skipped {
+				fmt.Fprintf(w, "%s: skipped (%s)\n", s.Target, s.Reason)
+			}
+		}
+	}
+}
+
+// printPerfTable writes the main table and the ratios.
+func printPerfTable(w io.Writer, res *results) {
 	t := [][]string{{"scenario", "target", "req/s", "p50", "p99", "CPU µs/req", "CPU%", "RSS MiB", "HWM MiB", "MB/s", "errors", "up/req", "gen CPU%"}}
 	var notes []string
 	hasDirect := false
 	for _, r := range res.Rows {
+		if r.Faults != "" {
+			continue
+		}
 		name := r.Target
 		if r.Measured == "origin" {
 			name += "*"

@@ -36,12 +36,12 @@ func (e *env) start(s procSpec) (*proc, error) { return startProc(s, e.tasksetPa
 // rssInterval is how often VmRSS is sampled during a measured run.
 const rssInterval = 100 * time.Millisecond
 
-// runAll measures every scenario against every target. It stops early,
-// returning what it has, when ctx ends.
+// runAll measures every scenario against every target it applies to. It
+// stops early, returning what it has, when ctx ends.
 func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []row {
 	var rows []row
 	for _, sc := range scs {
-		for _, t := range targets {
+		for _, t := range targetsFor(sc, targets) {
 			if ctx.Err() != nil {
 				return rows
 			}
@@ -52,9 +52,17 @@ func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []ro
 				fmt.Fprintln(e.progress, "interrupted")
 				return rows
 			}
-			if r.Error != "" {
+			switch {
+			case r.Error != "":
 				fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
-			} else {
+			case len(r.Resilience) > 0:
+				var parts []string
+				for _, p := range r.Resilience {
+					parts = append(parts, fmt.Sprintf("%s: %d requests, %.3f%% ok, %.3f up/req, p99 %s",
+						p.Phase, p.ClientRequests, p.SuccessPct, p.Amplification, fmtLatency(p.P99)))
+				}
+				fmt.Fprintln(e.progress, strings.Join(parts, "; "))
+			default:
 				fmt.Fprintf(e.progress, "%s req/s, %s µs CPU/req, %s MiB peak RSS, %d errors\n",
 					fmtNum(r.Load.ReqPerSec), fmtNum(r.CPUPerReqUS), fmtNum(r.PeakRSSMiB), r.Load.Errors)
 			}
@@ -64,10 +72,21 @@ func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []ro
 	return rows
 }
 
+// faultsLabel describes a scenario's origin failure mode for a row.
+func faultsLabel(sc scenario) string {
+	switch {
+	case sc.DeadOrigin:
+		return "dead (connection refused)"
+	case sc.FailRate > 0:
+		return fmt.Sprintf("503 SlowDown at %g%%", 100*sc.FailRate)
+	}
+	return ""
+}
+
 // runOne measures one scenario against one target with a fresh origin and
 // a fresh target process, both stopped before it returns.
 func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
-	r := row{Scenario: sc.Name, Target: t.name()}
+	r := row{Scenario: sc.Name, Target: t.name(), Faults: faultsLabel(sc)}
 	fail := func(err error) row {
 		r.Error = err.Error()
 		return r
@@ -76,7 +95,7 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(fmt.Errorf("bench: work dir: %w", err))
 	}
-	o, err := e.startOrigin(ctx, dir)
+	o, err := e.startOrigin(ctx, dir, sc)
 	if err != nil {
 		return fail(err)
 	}
@@ -88,31 +107,63 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	defer rt.stop()
 	r.Measured = rt.what
 
-	loader := e.loader
+	loader, warmLoader := e.loader, e.loader
 	if sc.Requests > 0 {
 		loader = loaderGo // only it can stop after an exact number of requests
 	}
-	if e.opts.warmup > 0 {
-		warm := loadSpec{URL: rt.baseURL + "/bench/" + sc.WarmupObject, Conns: sc.Conns,
-			Duration: e.opts.warmup, Headers: rt.headers}
-		if _, err := e.runLoad(ctx, e.loader, warm, dir, "warmup"); err != nil {
-			return fail(fmt.Errorf("bench: warm-up: %w", err))
+	if sc.resilience() {
+		loader, warmLoader = loaderGo, loaderGo // only it counts responses by status
+	}
+	// In a resilience scenario the proxy's metrics are read around each
+	// phase: m0 before the warm-up, m1 before the run, m2 after it.
+	track := sc.resilience() && rt.metricsURL != ""
+	var m0, m1, m2 proxyMetrics
+	readMetrics := func(m *proxyMetrics) error {
+		if !track {
+			return nil
 		}
+		var err error
+		*m, err = fetchProxyMetrics(ctx, e.client, rt.metricsURL)
+		return err
+	}
+	if err := readMetrics(&m0); err != nil {
+		return fail(err)
+	}
+	// The dead origin's warm-up is its measured opening phase: a fresh
+	// proxy whose breaker has yet to open.
+	warmFor, warmTag := e.opts.warmup, "warmup"
+	if sc.DeadOrigin {
+		warmFor, warmTag = sc.Opening, "opening"
+	}
+	var opening loadResult
+	if warmFor > 0 {
+		warm := loadSpec{URL: rt.baseURL + "/bench/" + sc.WarmupObject, Conns: sc.Conns,
+			Duration: warmFor, Headers: rt.headers}
+		if opening, err = e.runLoad(ctx, warmLoader, warm, dir, warmTag); err != nil {
+			return fail(fmt.Errorf("bench: %s: %w", warmTag, err))
+		}
+	}
+	if err := readMetrics(&m1); err != nil {
+		return fail(err)
 	}
 
 	// Snapshot, load, snapshot. The load generator is a separate process,
 	// so everything between the snapshots is the target's work for it.
-	up0, err := o.stats(ctx, e.client)
-	if err != nil {
-		return fail(err)
+	var up0, up1 originStats
+	var ocpu0, ocpu1 uint64
+	if o.alive() {
+		if up0, err = o.stats(ctx, e.client); err != nil {
+			return fail(err)
+		}
 	}
 	cpu0, err := readCPUTicks(rt.measured.pid())
 	if err != nil {
 		return fail(err)
 	}
-	ocpu0, err := readCPUTicks(o.pid())
-	if err != nil {
-		return fail(err)
+	if o.alive() {
+		if ocpu0, err = readCPUTicks(o.pid()); err != nil {
+			return fail(err)
+		}
 	}
 	sampler := sampleRSS(rt.measured.pid(), rssInterval)
 	t0 := time.Now()
@@ -131,16 +182,21 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	if err != nil {
 		return fail(err)
 	}
-	ocpu1, err := readCPUTicks(o.pid())
-	if err != nil {
-		return fail(err)
+	if o.alive() {
+		if ocpu1, err = readCPUTicks(o.pid()); err != nil {
+			return fail(err)
+		}
 	}
 	mem, err := readMem(rt.measured.pid())
 	if err != nil {
 		return fail(err)
 	}
-	up1, err := o.stats(ctx, e.client)
-	if err != nil {
+	if o.alive() {
+		if up1, err = o.stats(ctx, e.client); err != nil {
+			return fail(err)
+		}
+	}
+	if err := readMetrics(&m2); err != nil {
 		return fail(err)
 	}
 
@@ -158,8 +214,44 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	r.HWMMiB = float64(mem.HWMKiB) / 1024
 	r.MBPerSec = res.BytesPerSec / 1e6
 	r.Upstream = up1.sub(up0)
-	if res.Requests > 0 {
-		r.UpstreamPerReq = float64(r.Upstream.Requests) / float64(res.Requests)
+	upstream, from := r.Upstream.Requests, upstreamFromOrigin
+	if !o.alive() {
+		// Nothing listens to count: the proxy's own attempts stand in.
+		upstream, from = m2.sub(m1).Attempts, upstreamFromProxy
 	}
+	if res.Requests > 0 {
+		r.UpstreamPerReq = float64(upstream) / float64(res.Requests)
+	}
+
+	if !sc.resilience() {
+		return r
+	}
+	if !sc.DeadOrigin {
+		p := newPhase(sc.Name, r.Target, phaseRun, res, upstream, from, nil, nil)
+		if track {
+			p = newPhase(sc.Name, r.Target, phaseRun, res, upstream, from, &m1, &m2)
+			p.OpenedInWarmup = m1.sub(m0).BreakerOpened
+		}
+		r.Resilience = append(r.Resilience, p)
+		return r
+	}
+	// Dead origin: only yatagarasu runs (targetsFor), so track is set.
+	r.Resilience = append(r.Resilience,
+		newPhase(sc.Name, r.Target, phaseOpening, opening, m1.sub(m0).Attempts, upstreamFromProxy, &m0, &m1),
+		newPhase(sc.Name, r.Target, phaseSteady, res, upstream, from, &m1, &m2))
+	// Then one connection, one request at a time: the fail-fast latency
+	// itself, where the steady phase's 64 connections measure mostly
+	// their own queueing behind one proxy core.
+	serial := loadSpec{URL: spec.URL, Conns: 1, Duration: sc.Duration, Headers: rt.headers}
+	sres, err := e.runLoad(ctx, loaderGo, serial, dir, "serial")
+	if err != nil {
+		return fail(fmt.Errorf("bench: serial phase: %w", err))
+	}
+	var m3 proxyMetrics
+	if err := readMetrics(&m3); err != nil {
+		return fail(err)
+	}
+	r.Resilience = append(r.Resilience,
+		newPhase(sc.Name, r.Target, phaseSerial, sres, m3.sub(m2).Attempts, upstreamFromProxy, &m2, &m3))
 	return r
 }

@@ -19,21 +19,51 @@ type scenario struct {
 	// WarmupObject is fetched during the warm-up; the big scenario warms up
 	// on 1 MiB objects rather than spending seconds on a whole stream.
 	WarmupObject string `json:"warmup_object"`
+
+	// Resilience scenarios break the origin: FailRate of its answers are
+	// 503 SlowDown, drawn per request, or it is dead (DeadOrigin: every
+	// connection refused). They measure yatagarasu with the config profile
+	// Profile whatever -profiles says, and direct (the raw failure rate)
+	// when the origin is alive; nginx and haproxy do not retry, so they are
+	// not compared. They always use the Go loader, which counts statuses.
+	FailRate   float64 `json:"fail_rate,omitempty"`
+	DeadOrigin bool    `json:"dead_origin,omitempty"`
+	Profile    string  `json:"profile,omitempty"`
+	// Opening is the dead origin's first, measured phase (in place of the
+	// warm-up), during which the breaker opens; the measured run after it
+	// is the breaker's steady state, followed by a serial phase of
+	// Duration on one connection: the fail-fast latency without queueing.
+	Opening time.Duration `json:"opening_ns,omitempty"`
 }
+
+// resilience reports whether the scenario breaks the origin.
+func (s scenario) resilience() bool { return s.FailRate > 0 || s.DeadOrigin }
 
 // scenarioNames lists every scenario in run order; "big" is the streaming
 // one, named after its object (-big).
-var scenarioNames = []string{"1k", "1m", "1m-256", "big"}
+var scenarioNames = []string{"1k", "1m", "1m-256", "big", "fail5", "fail30", "fail30-nobreaker", "dead"}
+
+// The yatagarasu profiles of the resilience scenarios: defaults spelled
+// out, and the same with the circuit breaker off.
+const (
+	resilienceProfile          = "resilience"
+	resilienceNoBreakerProfile = "resilience-nobreaker"
+)
+
+// minOpening is the shortest breaker-opening phase of the dead scenario.
+const minOpening = time.Second
 
 // countModeCap bounds a count-mode run: 3 x 5 GiB through a slow proxy must
 // fit, a hung one must not hang the harness.
 const countModeCap = 10 * time.Minute
 
 // buildScenarios returns the scenarios named in list ("all" or a comma
-// list of 1k, 1m, 1m-256, and 1g/5g/big), in run order.
+// list of 1k, 1m, 1m-256, 1g/5g/big, fail5, fail30, fail30-nobreaker and
+// dead), in run order.
 // connOverride > 0 replaces the connection count of every scenario except
-// the big stream, which is one connection by definition.
-func buildScenarios(list string, duration time.Duration, connOverride int, big string, bigRequests int64) ([]scenario, error) {
+// the big stream, which is one connection by definition. warmup sets the
+// dead scenario's opening phase (at least minOpening).
+func buildScenarios(list string, duration, warmup time.Duration, connOverride int, big string, bigRequests int64) ([]scenario, error) {
 	if big != "1g" && big != "5g" {
 		return nil, fmt.Errorf("bench: -big %q: want 1g or 5g", big)
 	}
@@ -51,6 +81,17 @@ func buildScenarios(list string, duration time.Duration, connOverride int, big s
 		"1m":     {Name: "1m", Object: "1m", Conns: conns(64), Duration: duration, WarmupObject: "1m"},
 		"1m-256": {Name: "1m-256", Object: "1m", Conns: conns(256), Duration: duration, WarmupObject: "1m"},
 		"big":    {Name: big, Object: big, Conns: 1, Duration: countModeCap, Requests: bigRequests, WarmupObject: "1m"},
+		"fail5": {Name: "fail5", Object: "1k", Conns: conns(64), Duration: duration, WarmupObject: "1k",
+			FailRate: 0.05, Profile: resilienceProfile},
+		"fail30": {Name: "fail30", Object: "1k", Conns: conns(64), Duration: duration, WarmupObject: "1k",
+			FailRate: 0.30, Profile: resilienceProfile},
+		// At 30% a closed breaker sees 5 consecutive failures within a few
+		// thousand attempts and then rejects everything for its timeout:
+		// without it, the retry budget is what limits amplification.
+		"fail30-nobreaker": {Name: "fail30-nobreaker", Object: "1k", Conns: conns(64), Duration: duration, WarmupObject: "1k",
+			FailRate: 0.30, Profile: resilienceNoBreakerProfile},
+		"dead": {Name: "dead", Object: "1k", Conns: conns(64), Duration: duration, WarmupObject: "1k",
+			DeadOrigin: true, Profile: resilienceProfile, Opening: max(warmup, minOpening)},
 	}
 	want := map[string]bool{}
 	for name := range strings.SplitSeq(list, ",") {
@@ -66,7 +107,7 @@ func buildScenarios(list string, duration time.Duration, connOverride int, big s
 			want["big"] = true
 		default:
 			if _, ok := all[name]; !ok {
-				return nil, fmt.Errorf("bench: unknown scenario %q (have 1k, 1m, 1m-256, 1g/5g/big, all)", name)
+				return nil, fmt.Errorf("bench: unknown scenario %q (have 1k, 1m, 1m-256, 1g/5g/big, fail5, fail30, fail30-nobreaker, dead, all)", name)
 			}
 			want[name] = true
 		}
@@ -89,5 +130,14 @@ func (s scenario) describe() string {
 		return fmt.Sprintf("%-7s %d conn x %d sequential GET /bench/%s (%s stream, go loader)",
 			s.Name, s.Conns, s.Requests, s.Object, s.Object)
 	}
-	return fmt.Sprintf("%-7s %d conns x %s closed-loop GET /bench/%s", s.Name, s.Conns, s.Duration, s.Object)
+	load := fmt.Sprintf("%-7s %d conns x %s closed-loop GET /bench/%s", s.Name, s.Conns, s.Duration, s.Object)
+	switch {
+	case s.DeadOrigin:
+		return fmt.Sprintf("%s, origin dead (connection refused), after a measured %s breaker-opening phase, then 1 conn x %s; yatagarasu:%s, go loader",
+			load, s.Opening, s.Duration, s.Profile)
+	case s.FailRate > 0:
+		return fmt.Sprintf("%s, origin answers %g%% at random with 503 SlowDown; direct and yatagarasu:%s, go loader",
+			load, 100*s.FailRate, s.Profile)
+	}
+	return load
 }

@@ -27,6 +27,8 @@ type running struct {
 	what     string   // "proxy", or "origin" for direct
 	headers  []string // extra request headers the load must send
 	stop     func()   // ends the target's own process (not the origin)
+	// metricsURL is the target's Prometheus endpoint, "" when it has none.
+	metricsURL string
 }
 
 // Target names accepted by -targets.
@@ -45,6 +47,33 @@ func (directTarget) name() string { return targetDirect }
 
 func (directTarget) start(_ context.Context, _ *env, _ scenario, o *originProc, _ string) (*running, error) {
 	return &running{baseURL: "http://" + o.addr, measured: o.proc, what: "origin", stop: func() {}}, nil
+}
+
+// targetsFor returns what scenario sc measures: every target, or for a
+// resilience scenario only direct (when the origin is alive: its raw
+// failure rate) and yatagarasu once, with the scenario's profile instead of
+// -profiles. nginx and haproxy neither retry nor break circuits here, so a
+// comparison would say nothing.
+func targetsFor(sc scenario, targets []target) []target {
+	if !sc.resilience() {
+		return targets
+	}
+	var out []target
+	proxied := false
+	for _, t := range targets {
+		switch t := t.(type) {
+		case directTarget:
+			if !sc.DeadOrigin {
+				out = append(out, t)
+			}
+		case *yatagarasuTarget:
+			if prof, ok := profileNamed(sc.Profile); ok && !proxied {
+				out = append(out, &yatagarasuTarget{bin: t.bin, prof: prof})
+				proxied = true
+			}
+		}
+	}
+	return out
 }
 
 // skipped records a target that could not be measured at all, and why.

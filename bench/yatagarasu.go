@@ -47,7 +47,7 @@ func yatagarasuConfig(p yatagarasuParams, prof profile) string {
 [server]
 address = "127.0.0.1"
 port = %d
-
+%s
 [[buckets]]
 name = "bench"
 path_prefix = "/bench"
@@ -60,12 +60,21 @@ access_key = "AKIDBENCH"
 secret_key = "bench-secret"
 connection_pool_size = %d
 max_idle_connections = %d
-`, prof.Name, p.Port, p.OriginAddr, p.PoolSize, p.PoolSize)
+`, prof.Name, p.Port, serverExtra(prof), p.OriginAddr, p.PoolSize, p.PoolSize)
 	if prof.TOML != "" {
 		b.WriteString("\n# profile " + prof.Name + "\n")
 		b.WriteString(strings.TrimRight(prof.TOML, "\n") + "\n")
 	}
 	return b.String()
+}
+
+// serverExtra is the profile's [server] keys, one per line, ending in a
+// newline when there are any.
+func serverExtra(prof profile) string {
+	if s := strings.TrimSpace(prof.Server); s != "" {
+		return s + "\n"
+	}
+	return ""
 }
 
 // poolHeadroom is added to the client connection count for the upstream
@@ -99,7 +108,8 @@ func (t *yatagarasuTarget) start(ctx context.Context, e *env, sc scenario, o *or
 		p.stop()
 		return nil, fmt.Errorf("%w\n  yatagarasu stderr (%s):\n%s", err, p.logPath, indent(p.logTail(40), "    "))
 	}
-	return &running{baseURL: base, measured: p, what: "proxy", headers: t.prof.Headers, stop: p.stop}, nil
+	return &running{baseURL: base, measured: p, what: "proxy", headers: t.prof.Headers, stop: p.stop,
+		metricsURL: base + "/metrics"}, nil
 }
 
 // buildYatagarasu runs `go build -o <out>/yatagarasu ./cmd/yatagarasu`

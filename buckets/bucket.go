@@ -357,6 +357,9 @@ func (b *Bucket) attempts(req *fasthttp.Request, resp *fasthttp.Response, body *
 			}
 			return err
 		}
+		if n > 1 {
+			b.metrics.RetryAttempts.Inc() // a retry actually sent
+		}
 		timeout := b.up.timeout
 		if !in.Deadline.IsZero() {
 			timeout = min(timeout, in.Deadline.Sub(now))
@@ -407,7 +410,6 @@ func (b *Bucket) attempts(req *fasthttp.Request, resp *fasthttp.Response, body *
 		if l.tc != nil {
 			drain(b.up, resp, l)
 		}
-		b.metrics.RetryAttempts.Inc()
 		time.Sleep(delay)
 		now = time.Now()
 		snap = b.snap.Load()
