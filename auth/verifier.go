@@ -78,6 +78,17 @@ func NewVerifier(s *config.AuthSettings, keys *KeySet) *Verifier {
 	return v
 }
 
+// QueryParams returns the names of the query parameters that carry tokens.
+func (v *Verifier) QueryParams() []string {
+	var out []string
+	for _, s := range v.sources {
+		if s.Type == "query" {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // Keys returns the verifier's key set.
 func (v *Verifier) Keys() *KeySet { return v.keys }
 

@@ -48,7 +48,7 @@ func TestAppendCanonicalQueryDoesNotAllocate(t *testing.T) {
 	dst := make([]byte, 0, 256)
 	scratch := make([]byte, 0, 256)
 	if n := testing.AllocsPerRun(100, func() {
-		_, _, _ = appendCanonicalQuery(dst[:0], scratch[:0], raw)
+		_, _, _ = appendCanonicalQuery(dst[:0], scratch[:0], raw, &QueryFilter{})
 	}); n != 0 {
 		t.Errorf("appendCanonicalQuery with buffers of room allocates %v times, want 0", n)
 	}

@@ -91,6 +91,9 @@ type Bucket struct {
 	// requests it let through (rate_limit_current_rate).
 	rate     *ratelimit.Limiter
 	admitted atomic.Uint64
+	// lastUse is when a request last used the bucket (unix ns; pass-through
+	// buckets only).
+	lastUse atomic.Int64
 }
 
 type eventsBox struct{ Events }
@@ -143,6 +146,16 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 	b.metrics.Gauge("connection_pool_idle", func() float64 { open, busy := up.stats(); return float64(open - busy) })
 	return b, nil
 }
+
+// PassThrough reports whether b is a pass-through rule (s3.bucket "*"): it
+// serves nothing itself; the gateway resolves each request's real bucket.
+func (b *Bucket) PassThrough() bool { return b.cfg.IsPassThrough() }
+
+// Touch records a use at now (unix nanoseconds), for idle eviction.
+func (b *Bucket) Touch(now int64) { b.lastUse.Store(now) }
+
+// LastUse returns the last Touch.
+func (b *Bucket) LastUse() int64 { return b.lastUse.Load() }
 
 // Name is the bucket's configured name (the metrics label).
 func (b *Bucket) Name() string { return b.name }
@@ -272,8 +285,11 @@ func (b *Bucket) Close() { b.up.close() }
 type Inbound struct {
 	// Method is "GET" or "HEAD".
 	Method []byte
-	// Key is the object key, percent-decoded once; never empty.
+	// Key is the object key, percent-decoded once; empty for a bucket-level
+	// request (listing, HeadBucket, location), which goes to the bucket root.
 	Key []byte
+	// Query chooses the query parameters forwarded.
+	Query QueryFilter
 	// RawQuery is the client's query string without '?', still encoded.
 	RawQuery []byte
 	// Header is the client's request header; only allow-listed headers are read.
@@ -312,10 +328,12 @@ func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, body *Body, now tim
 	defer scratchPool.Put(sc)
 
 	sc.path = append(sc.path[:0], b.up.pathPrefix...)
-	sc.path = append(sc.path, '/')
+	if len(in.Key) > 0 || len(sc.path) == 0 {
+		sc.path = append(sc.path, '/') // the bucket root is "/<bucket>" path-style, "/" virtual-hosted
+	}
 	sc.path = appendEscaped(sc.path, in.Key, true)
 	var ok bool
-	sc.query, sc.decoded, ok = appendCanonicalQuery(sc.query[:0], sc.decoded, in.RawQuery)
+	sc.query, sc.decoded, ok = appendCanonicalQuery(sc.query[:0], sc.decoded, in.RawQuery, &in.Query)
 	if !ok {
 		return ErrBadQuery
 	}

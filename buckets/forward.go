@@ -20,6 +20,45 @@ var readQueryParams = [...]string{
 	"versionId",
 }
 
+// QueryFilter chooses the client query parameters that reach S3. The zero
+// QueryFilter keeps the object-read parameters only (readQueryParams).
+type QueryFilter struct {
+	// All keeps every parameter but credentials (X-Amz-*, which a presigned
+	// client URL carries) and those named in Drop: bucket-level requests
+	// (listing, location) forward their query as sent.
+	All bool
+	// Drop names parameters never forwarded (a token's query source).
+	Drop []string
+}
+
+func (f *QueryFilter) keep(name []byte) bool {
+	if !f.All {
+		return isReadQueryParam(name)
+	}
+	if len(name) >= 6 && equalFoldASCII(name[:6], "x-amz-") {
+		return false
+	}
+	for _, d := range f.Drop {
+		if string(name) == d {
+			return false
+		}
+	}
+	return true
+}
+
+func equalFoldASCII(b []byte, lower string) bool {
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func isReadQueryParam(key []byte) bool {
 	for _, p := range readQueryParams {
 		if string(key) == p {
@@ -52,12 +91,14 @@ var forwardedHeaders = [...]string{
 // name is scratch[start:mid], value is scratch[mid:end].
 type queryParam struct{ start, mid, end int }
 
-// appendCanonicalQuery appends to dst the allowed parameters of the client's
-// raw query in SigV4 canonical form (sorted by name then value, encoded with
-// %20 for space), which is both what is signed and what is sent. scratch holds
-// the decoded pairs and is returned for reuse. ok is false when any parameter,
-// allowed or not, is malformed percent-encoding.
-func appendCanonicalQuery(dst, scratch, raw []byte) (out, scratchOut []byte, ok bool) {
+// appendCanonicalQuery appends to dst the parameters of the client's raw query
+// that f keeps, in SigV4 canonical form (sorted by name then value, encoded
+// with %20 for space): both what is signed and what is sent, and the same
+// parameters S3 would decode from the client's own encoding (empty values,
+// "%0A", "%2F", base64 tokens ending in "%3D%3D" included). scratch holds the
+// decoded pairs and is returned for reuse. ok is false when any parameter,
+// kept or not, is malformed percent-encoding.
+func appendCanonicalQuery(dst, scratch, raw []byte, f *QueryFilter) (out, scratchOut []byte, ok bool) {
 	var pairs [8]queryParam
 	kept := pairs[:0]
 	scratch = scratch[:0]
@@ -81,7 +122,7 @@ func appendCanonicalQuery(dst, scratch, raw []byte) (out, scratchOut []byte, ok 
 			return dst, scratch, false
 		}
 		p.end = len(scratch)
-		if isReadQueryParam(scratch[p.start:p.mid]) {
+		if f.keep(scratch[p.start:p.mid]) {
 			kept = append(kept, p)
 		} else {
 			scratch = scratch[:p.start]

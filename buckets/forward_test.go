@@ -52,7 +52,7 @@ func TestAppendCanonicalQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, _, ok := appendCanonicalQuery([]byte("q:"), nil, []byte(tt.raw))
+			got, _, ok := appendCanonicalQuery([]byte("q:"), nil, []byte(tt.raw), &QueryFilter{})
 			if ok != tt.wantOK {
 				t.Fatalf("appendCanonicalQuery(%q) ok = %v, want %v", tt.raw, ok, tt.wantOK)
 			}
@@ -75,7 +75,7 @@ func TestAppendCanonicalQueryManyParams(t *testing.T) {
 	for _, v := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"} {
 		want = append(want, "versionId="+v)
 	}
-	got, _, ok := appendCanonicalQuery(nil, nil, []byte(strings.Join(raw, "&")))
+	got, _, ok := appendCanonicalQuery(nil, nil, []byte(strings.Join(raw, "&")), &QueryFilter{})
 	if !ok || string(got) != strings.Join(want, "&") {
 		t.Errorf("appendCanonicalQuery(14 allowed params) = %q, %v; want %q, true", got, ok, strings.Join(want, "&"))
 	}
@@ -84,8 +84,8 @@ func TestAppendCanonicalQueryManyParams(t *testing.T) {
 // TestAppendCanonicalQueryReusesScratch checks that a scratch buffer returned
 // by one call serves the next without leaking its contents.
 func TestAppendCanonicalQueryReusesScratch(t *testing.T) {
-	_, scratch, _ := appendCanonicalQuery(nil, nil, []byte("versionId=first-call-value&foo=bar"))
-	got, _, ok := appendCanonicalQuery(nil, scratch, []byte("partNumber=2"))
+	_, scratch, _ := appendCanonicalQuery(nil, nil, []byte("versionId=first-call-value&foo=bar"), &QueryFilter{})
+	got, _, ok := appendCanonicalQuery(nil, scratch, []byte("partNumber=2"), &QueryFilter{})
 	if !ok || string(got) != "partNumber=2" {
 		t.Errorf("second call with reused scratch = %q, %v; want %q, true", got, ok, "partNumber=2")
 	}
@@ -139,7 +139,7 @@ func FuzzAppendCanonicalQuery(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		out, _, ok := appendCanonicalQuery(nil, nil, raw)
+		out, _, ok := appendCanonicalQuery(nil, nil, raw, &QueryFilter{})
 		want, wantOK := refReadQuery(string(raw))
 		if ok != wantOK {
 			t.Fatalf("appendCanonicalQuery(%q) ok = %v, want %v", raw, ok, wantOK)

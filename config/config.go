@@ -215,7 +215,23 @@ type Bucket struct {
 	Auth *BucketAuth `toml:"auth"`
 	// Security overrides [server.security] for this bucket.
 	Security Security `toml:"security"`
+	// AllowList lets clients list the bucket: GET on the prefix itself with
+	// ListObjectsV2 (list-type=2) or ListObjects v1 parameters, forwarded and
+	// signed as sent. Default false: such requests get 403 AccessDenied.
+	AllowList bool `toml:"allow_list"`
+	// AllowedBuckets makes this entry a pass-through rule: with path_prefix
+	// "/" and s3.bucket "*", a path /<bucket>/<key> is served from the real
+	// bucket <bucket> when its name matches one of these globs ("public-*",
+	// "assets"; path.Match syntax). Each real bucket gets its own state
+	// (breaker, limits, pool, metrics label = its name), created on first use.
+	AllowedBuckets []string `toml:"allowed_buckets"`
+	// MaxDynamicBuckets bounds the real buckets a pass-through rule keeps;
+	// beyond it the least recently used idle one is dropped. Default 1000.
+	MaxDynamicBuckets int `toml:"max_dynamic_buckets"`
 }
+
+// IsPassThrough reports whether the entry is a pass-through rule.
+func (b *Bucket) IsPassThrough() bool { return b.S3.Bucket == "*" }
 
 // S3 describes one upstream S3 bucket and how to reach it.
 type S3 struct {
@@ -386,6 +402,7 @@ const (
 	DefaultMaxTrackedIPs         = 100_000
 	DefaultSampleInterval        = time.Second
 	DefaultDrainDelay            = 5 * time.Second
+	DefaultMaxDynamicBuckets     = 1000
 	DefaultShutdownTimeout       = 30 * time.Second
 	DefaultRestartWindow         = time.Minute
 )

@@ -196,6 +196,9 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 		c.DemoStore.Bucket = DefaultDemoBucket
 	}
 	for i := range c.Buckets {
+		if b := &c.Buckets[i]; b.IsPassThrough() && b.MaxDynamicBuckets == 0 {
+			b.MaxDynamicBuckets = DefaultMaxDynamicBuckets
+		}
 		s := &c.Buckets[i].S3
 		if s.Region == "" {
 			s.Region = DefaultRegion

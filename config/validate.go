@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -131,11 +132,32 @@ func (c *Config) validate(p *problems) {
 		}
 		prefixes[b.PathPrefix] = i
 		b.S3.validate(p, key+".s3")
+		switch {
+		case b.IsPassThrough():
+			if b.PathPrefix != "/" {
+				p.add(key+".path_prefix", "a pass-through rule (s3.bucket = \"*\") must have path_prefix = \"/\"")
+			}
+			if len(b.AllowedBuckets) == 0 {
+				p.add(key+".allowed_buckets", "a pass-through rule (s3.bucket = \"*\") needs allowed_buckets, e.g. [\"public-*\"]: which real buckets it may serve")
+			}
+			for j, glob := range b.AllowedBuckets {
+				if _, err := path.Match(glob, "x"); err != nil || glob == "" || strings.Contains(glob, "/") {
+					p.add(fmt.Sprintf("%s.allowed_buckets[%d]", key, j), "%q is not a bucket-name glob (path.Match syntax, no '/')", glob)
+				}
+			}
+			if b.MaxDynamicBuckets < 1 || b.MaxDynamicBuckets > 100_000 {
+				p.add(key+".max_dynamic_buckets", "must be from 1 to 100000, got %d", b.MaxDynamicBuckets)
+			}
+		case len(b.AllowedBuckets) > 0:
+			p.add(key+".allowed_buckets", "only a pass-through rule (path_prefix = \"/\", s3.bucket = \"*\") takes allowed_buckets")
+		case b.MaxDynamicBuckets != 0:
+			p.add(key+".max_dynamic_buckets", "only a pass-through rule (s3.bucket = \"*\") takes max_dynamic_buckets")
+		}
 	}
 }
 
 func (s *S3) validate(p *problems, key string) {
-	if reason := bucketNameProblem(s.Bucket); reason != "" {
+	if reason := bucketNameProblem(s.Bucket); reason != "" && s.Bucket != "*" {
 		p.add(key+".bucket", "%s", reason)
 	}
 	if !isRegion(s.Region) {
@@ -259,6 +281,11 @@ func prefixProblem(prefix string) string {
 	}
 	return ""
 }
+
+// BucketNameProblem says what is wrong with an S3 bucket name, or "": the
+// names S3-compatible servers accept. Pass-through rules check the names
+// clients ask for with it.
+func BucketNameProblem(name string) string { return bucketNameProblem(name) }
 
 // bucketNameProblem accepts the names S3-compatible servers use (AWS's rules
 // are stricter; S3 itself rejects what it does not take).

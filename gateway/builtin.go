@@ -95,6 +95,11 @@ func (g *Gateway) ready(ctx *fasthttp.RequestCtx) int {
 	rep := readyReport{Generation: t.Generation, Draining: g.draining.Load(), Buckets: map[string]bucketReady{}}
 	serving := 0
 	for _, b := range t.Router.Buckets() {
+		if b.PassThrough() {
+			rep.Buckets[b.Name()] = bucketReady{State: "pass-through", Prefix: b.Prefix()}
+			serving++
+			continue
+		}
 		s := b.Snapshot()
 		open, busy := b.PoolStats()
 		br := bucketReady{State: s.State.String(), Reason: s.Reason, Prefix: b.Prefix(),
@@ -137,6 +142,11 @@ func (g *Gateway) WriteMetrics(w interface{ Write([]byte) (int, error) }) {
 	g.server.WritePrometheus(w)
 	g.unrouted.Set().WritePrometheus(w)
 	for _, b := range g.table.Load().Router.Buckets() {
-		b.Metrics().Set().WritePrometheus(w)
+		if !b.PassThrough() {
+			b.Metrics().Set().WritePrometheus(w)
+		}
+	}
+	if d := g.opts.Dynamic; d != nil {
+		d.Each(func(b *buckets.Bucket) { b.Metrics().Set().WritePrometheus(w) })
 	}
 }

@@ -46,6 +46,8 @@ var (
 	ErrAdminUnauthorized = errors.New("gateway: admin token required")
 	// ErrAdminForbidden: an admin request with a wrong token.
 	ErrAdminForbidden = errors.New("gateway: admin token rejected")
+	// ErrBucketNotAllowed: a pass-through rule does not serve that bucket.
+	ErrBucketNotAllowed = errors.New("gateway: bucket not served by this proxy")
 	// ErrSlowRequest: the request was not read in time.
 	ErrSlowRequest = errors.New("gateway: request not received in time")
 )
@@ -103,8 +105,12 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusTooManyRequests, code: "SlowDown", message: "Please reduce your request rate.", retryAfter: retryAfterSeconds(err)}
 	case errors.Is(err, ErrBodyTooLarge):
 		return s3Error{status: fasthttp.StatusRequestEntityTooLarge, code: "EntityTooLarge", message: "Your request body exceeds the maximum allowed size."}
+	case isSubresource(err):
+		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: err.(*SubresourceError).Name + " is not available through this read-only proxy."}
+	case errors.Is(err, ErrBucketNotAllowed):
+		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "This bucket is not served by this proxy."}
 	case errors.Is(err, ErrListingDisabled):
-		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "Listing is not enabled for this bucket."}
+		return s3Error{status: fasthttp.StatusForbidden, code: "AccessDenied", message: "Listing is not enabled for this bucket (allow_list)."}
 	case errors.Is(err, auth.ErrMissingToken):
 		return s3Error{status: fasthttp.StatusUnauthorized, code: "AccessDenied", message: "A bearer token is required."}
 	case errors.Is(err, auth.ErrRejected):
@@ -125,6 +131,11 @@ func classify(err error) s3Error {
 		return s3Error{status: fasthttp.StatusBadGateway, code: "BadGateway", message: "The storage backend could not be reached."}
 	}
 	return s3Error{status: fasthttp.StatusInternalServerError, code: "InternalError", message: "We encountered an internal error. Please try again."}
+}
+
+func isSubresource(err error) bool {
+	_, ok := err.(*SubresourceError)
+	return ok
 }
 
 func isRateLimited(err error) bool {

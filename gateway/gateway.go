@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,12 +40,17 @@ type Table struct {
 	// policies are built by SetTable: each routed bucket's guard (nil when
 	// public) and screening settings.
 	policies map[*buckets.Bucket]*policy
+	// dynamic holds the policies of pass-through rules' real buckets, built
+	// on first sight from their rule's.
+	dynamic sync.Map // *buckets.Bucket → *policy
 }
 
 // policy is what the gateway applies to one bucket's requests.
 type policy struct {
 	guard          *guard // nil: public
 	blockInjection bool
+	allowList      bool
+	tokenParams    []string         // query parameters holding tokens: never forwarded
 	rateLimited    *metrics.Counter // rate_limit_exceeded_total{scope="bucket"}
 	globalLimited  *metrics.Counter // … scope="global"
 	perIPLimited   *metrics.Counter // … scope="per_ip"
@@ -87,8 +93,22 @@ type Options struct {
 	// Reload, when non-nil, is what POST /admin/reload runs: it returns the
 	// new generation or why the configuration was refused.
 	Reload func() (uint64, error)
+	// Dynamic resolves the real buckets of pass-through rules; nil: no rule
+	// can serve (requests to one get 404).
+	Dynamic DynamicBuckets
 	// Log receives errors and lifecycle events. Default slog.Default().
 	Log *slog.Logger
+}
+
+// DynamicBuckets resolves the real buckets behind pass-through rules.
+// Implementations must be safe for concurrent use.
+type DynamicBuckets interface {
+	// Bucket returns the real bucket name served by the pass-through rule,
+	// creating and starting it on first use. ErrBucketNotAllowed when the
+	// name matches none of the rule's globs.
+	Bucket(rule *buckets.Bucket, name string) (*buckets.Bucket, error)
+	// Each calls f for every live real bucket (for /metrics).
+	Each(f func(*buckets.Bucket))
 }
 
 // Settings are the [server] settings a reload may change; they travel with
@@ -202,20 +222,37 @@ func (g *Gateway) SetTable(t *Table) {
 	t.Settings.applyDefaults()
 	t.policies = make(map[*buckets.Bucket]*policy, len(t.Router.Buckets()))
 	for _, b := range t.Router.Buckets() {
-		set, label := b.Metrics().Set(), `bucket=`+strconv.Quote(b.Name())
-		p := &policy{
-			blockInjection: b.Config().Security.BlocksInjection(config.Security{BlockInjectionPatterns: &t.Settings.BlockInjection}),
-			rateLimited:    set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="bucket",` + label + `}`),
-			globalLimited:  set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="global",` + label + `}`),
-			perIPLimited:   set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="per_ip",` + label + `}`),
-			concurrency:    set.GetOrCreateCounter(`concurrency_limit_rejections_total{scope="bucket",` + label + `}`),
-		}
-		if v := t.Auth[b]; v != nil {
-			p.guard = newGuard(b, v)
-		}
-		t.policies[b] = p
+		t.policies[b] = t.newPolicy(b, b)
 	}
 	g.table.Store(t)
+}
+
+// newPolicy builds b's policy from the settings of its entry: b itself, or the
+// pass-through rule b was created by.
+func (t *Table) newPolicy(b, entry *buckets.Bucket) *policy {
+	set, label := b.Metrics().Set(), `bucket=`+strconv.Quote(b.Name())
+	p := &policy{
+		blockInjection: entry.Config().Security.BlocksInjection(config.Security{BlockInjectionPatterns: &t.Settings.BlockInjection}),
+		allowList:      entry.Config().AllowList,
+		rateLimited:    set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="bucket",` + label + `}`),
+		globalLimited:  set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="global",` + label + `}`),
+		perIPLimited:   set.GetOrCreateCounter(`rate_limit_exceeded_total{scope="per_ip",` + label + `}`),
+		concurrency:    set.GetOrCreateCounter(`concurrency_limit_rejections_total{scope="bucket",` + label + `}`),
+	}
+	if v := t.Auth[entry]; v != nil {
+		p.guard = newGuard(b, v)
+		p.tokenParams = queryTokenNames(v.QueryParams())
+	}
+	return p
+}
+
+// dynamicPolicy returns the policy of a pass-through rule's real bucket b.
+func (t *Table) dynamicPolicy(b, rule *buckets.Bucket) *policy {
+	if p, ok := t.dynamic.Load(b); ok {
+		return p.(*policy)
+	}
+	p, _ := t.dynamic.LoadOrStore(b, t.newPolicy(b, rule))
+	return p.(*policy)
 }
 
 // Metrics returns the set of node-wide series, for series the gateway does

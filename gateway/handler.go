@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -114,6 +115,16 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 		r.fail(ctx, ErrNoRoute)
 		return
 	}
+	if b.PassThrough() {
+		// "/<bucket>/<key>": the first segment names the real bucket.
+		name, rest, _ := bytes.Cut(key, []byte{'/'})
+		real, err := g.passThrough(b, name)
+		if err != nil {
+			r.fail(ctx, err)
+			return
+		}
+		pol, b, key = t.dynamicPolicy(real, b), real, rest
+	}
 	r.b = b
 	r.key = append(r.key[:0], key...)
 	if err := r.limitRate(pol); err != nil {
@@ -140,12 +151,36 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx) {
 		}
 		r.subject = res.Subject
 	}
+	in := buckets.Inbound{Method: ctx.Method(), Key: key, RawQuery: query, Header: &ctx.Request.Header}
 	if len(key) == 0 {
-		r.fail(ctx, ErrListingDisabled)
+		filter, err := bucketOperation(r.method, query, pol.allowList)
+		if err != nil {
+			r.fail(ctx, err)
+			return
+		}
+		in.Query = filter
+		in.Query.Drop = pol.tokenParams
+	} else if name, ok := subresource(query, objectSubresources); ok {
+		r.fail(ctx, &SubresourceError{Name: name})
 		return
 	}
-	in := buckets.Inbound{Method: ctx.Method(), Key: key, RawQuery: query, Header: &ctx.Request.Header}
 	r.proxy(ctx, &in) // completes r now, or when its body is written
+}
+
+// passThrough resolves a pass-through rule's real bucket.
+func (g *Gateway) passThrough(rule *buckets.Bucket, name []byte) (*buckets.Bucket, error) {
+	if len(name) == 0 {
+		return nil, ErrNoRoute // "/": ListBuckets is not offered
+	}
+	if g.opts.Dynamic == nil {
+		return nil, ErrBucketNotAllowed
+	}
+	b, err := g.opts.Dynamic.Bucket(rule, string(name))
+	if err != nil {
+		return nil, err
+	}
+	b.Touch(time.Now().UnixNano())
+	return b, nil
 }
 
 // limitRate applies the global, per-IP and bucket rate limits.

@@ -60,6 +60,7 @@ type node struct {
 	servers  []*fasthttp.Server
 	lns      []net.Listener
 	metrics  *nodeMetrics
+	dyn      *dynamicBuckets
 	// errc receives a listener's Serve error.
 	errc chan error
 
@@ -95,6 +96,7 @@ type bucketEntry struct {
 // whatever was started is stopped again.
 func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node, err error) {
 	n = &node{log: log, opts: opts, errc: make(chan error, 2), pressure: &resources.Pressure{}}
+	n.dyn = &dynamicBuckets{n: n}
 	defer func() {
 		if err != nil {
 			n.stop(context.Background())
@@ -135,6 +137,7 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 		Pressure:       n.pressure,
 		AccessLog:      n.access,
 		Reload:         func() (uint64, error) { return n.reloadFile(cfg.File) },
+		Dynamic:        n.dyn,
 		Log:            log,
 	})
 	n.metrics = &nodeMetrics{
@@ -232,6 +235,13 @@ func (n *node) apply(gen, prev *generation) error {
 		if prev != nil && prev.has(e.b) {
 			continue
 		}
+		if e.b.PassThrough() {
+			// A rule serves through its real buckets; the rule itself needs
+			// no supervisor, and its own state never changes.
+			e.b.Publish(&buckets.Snapshot{State: buckets.Ready, Reason: "pass-through rule", At: time.Now()})
+			n.dyn.add(e.b, e.cfg, e.keys)
+			continue
+		}
 		if err := n.sys.Add(e.b, actors.BucketOptions{Keys: e.keys}); err != nil {
 			for _, b := range started {
 				_ = n.sys.Remove(b)
@@ -249,11 +259,8 @@ func (n *node) apply(gen, prev *generation) error {
 	// its first state would get 503: publish the table once the new buckets
 	// have started (their first credential and key-set attempts are done,
 	// whatever the result), or after startTimeout.
-	deadline := time.Now().Add(startTimeout)
 	for _, b := range started {
-		for starting(b) && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitStarted(b)
 	}
 	n.gw.SetTable(gen.table())
 	n.mu.Lock()
@@ -271,6 +278,14 @@ func (n *node) apply(gen, prev *generation) error {
 
 // startTimeout bounds how long apply waits for new buckets to start.
 const startTimeout = 10 * time.Second
+
+// waitStarted waits until b's supervisor has made its first credential and
+// key-set attempts (whatever the result), or startTimeout.
+func waitStarted(b *buckets.Bucket) {
+	for deadline := time.Now().Add(startTimeout); starting(b) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 // starting reports whether b's supervisor is still making its first
 // credential or key-set attempt.
@@ -340,14 +355,30 @@ func (n *node) retire(b *buckets.Bucket, limit time.Duration) {
 	go func() {
 		defer n.retiring.Done()
 		time.Sleep(grace)
-		for deadline := time.Now().Add(limit); b.InFlight() > 0 && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
+		if b.PassThrough() {
+			for _, real := range n.dyn.remove(b) {
+				n.retiring.Add(1)
+				go func() {
+					defer n.retiring.Done()
+					n.drainAndStop(real, limit)
+				}()
+			}
+			return
 		}
-		if err := n.sys.Remove(b); err != nil {
-			n.log.Warn("stopping a removed bucket", "bucket", b.Name(), "err", err)
-		}
-		b.Close()
+		n.drainAndStop(b, limit)
 	}()
+}
+
+// drainAndStop waits (at most limit) for b's in-flight requests, then stops
+// its supervisor and closes its pool.
+func (n *node) drainAndStop(b *buckets.Bucket, limit time.Duration) {
+	for deadline := time.Now().Add(limit); b.InFlight() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := n.sys.Remove(b); err != nil {
+		n.log.Warn("stopping a removed bucket", "bucket", b.Name(), "err", err)
+	}
+	b.Close()
 }
 
 // reloadFile reads path and, when it is valid, makes it the running
@@ -459,6 +490,9 @@ func (n *node) stop(ctx context.Context) error {
 		for _, e := range g.buckets {
 			e.b.Close()
 		}
+	}
+	if n.dyn != nil {
+		n.dyn.Each(func(b *buckets.Bucket) { b.Close() })
 	}
 	if n.access != nil {
 		_ = n.access.Close()
