@@ -87,21 +87,24 @@ var forwardedHeaders = [...]string{
 	"X-Amz-Expected-Bucket-Owner",
 }
 
-// queryParam locates one decoded name=value pair in a scratch buffer:
-// name is scratch[start:mid], value is scratch[mid:end].
+// queryParam locates one encoded name=value pair in a scratch buffer: the
+// name is scratch[start:mid], the value scratch[mid:end].
 type queryParam struct{ start, mid, end int }
 
 // appendCanonicalQuery appends to dst the parameters of the client's raw query
-// that f keeps, in SigV4 canonical form (sorted by name then value, encoded
-// with %20 for space): both what is signed and what is sent, and the same
-// parameters S3 would decode from the client's own encoding (empty values,
-// "%0A", "%2F", base64 tokens ending in "%3D%3D" included). scratch holds the
-// decoded pairs and is returned for reuse. ok is false when any parameter,
-// kept or not, is malformed percent-encoding.
+// that f keeps, in SigV4 canonical form: each name and value decoded once
+// ('+' as a space) and re-encoded with SigV4's rules (unreserved characters
+// kept, everything else %XX, a space as %20), sorted by encoded name, then
+// encoded value. That is both what is signed and what is sent, and the same
+// parameters S3 decodes from the client's own encoding (empty values, "%0A",
+// "%2F", base64 tokens ending in "%3D%3D" included). scratch is working space,
+// returned for reuse. ok is false when any parameter, kept or not, is
+// malformed percent-encoding.
 func appendCanonicalQuery(dst, scratch, raw []byte, f *QueryFilter) (out, scratchOut []byte, ok bool) {
 	var pairs [8]queryParam
 	kept := pairs[:0]
 	scratch = scratch[:0]
+	var dec [256]byte // decoded name, then value, of one parameter
 	for len(raw) > 0 {
 		var part []byte
 		if i := bytes.IndexByte(raw, '&'); i >= 0 {
@@ -113,20 +116,27 @@ func appendCanonicalQuery(dst, scratch, raw []byte, f *QueryFilter) (out, scratc
 			continue
 		}
 		name, value, _ := bytes.Cut(part, []byte{'='})
+		n, ok := appendUnescaped(dec[:0], name, true)
+		if !ok {
+			return dst, scratch, false
+		}
+		if !f.keep(n) {
+			// Still check the value: a malformed escape anywhere is refused.
+			if _, ok := appendUnescaped(dec[:0], value, true); !ok {
+				return dst, scratch, false
+			}
+			continue
+		}
 		p := queryParam{start: len(scratch)}
-		if scratch, ok = appendUnescaped(scratch, name, true); !ok {
-			return dst, scratch, false
-		}
+		scratch = appendEscaped(scratch, n, false)
 		p.mid = len(scratch)
-		if scratch, ok = appendUnescaped(scratch, value, true); !ok {
+		v, ok := appendUnescaped(dec[:0], value, true)
+		if !ok {
 			return dst, scratch, false
 		}
+		scratch = appendEscaped(scratch, v, false)
 		p.end = len(scratch)
-		if f.keep(scratch[p.start:p.mid]) {
-			kept = append(kept, p)
-		} else {
-			scratch = scratch[:p.start]
-		}
+		kept = append(kept, p)
 	}
 	// Insertion sort: a handful of pairs, and no allocation (sort.Slice has one).
 	for i := 1; i < len(kept); i++ {
@@ -138,14 +148,15 @@ func appendCanonicalQuery(dst, scratch, raw []byte, f *QueryFilter) (out, scratc
 		if i > 0 {
 			dst = append(dst, '&')
 		}
-		dst = appendEscaped(dst, scratch[p.start:p.mid], false)
+		dst = append(dst, scratch[p.start:p.mid]...)
 		dst = append(dst, '=')
-		dst = appendEscaped(dst, scratch[p.mid:p.end], false)
+		dst = append(dst, scratch[p.mid:p.end]...)
 	}
 	return dst, scratch, true
 }
 
-// queryLess orders pairs by name, then value, as SigV4's canonical query does.
+// queryLess orders encoded pairs by name, then value, as SigV4's canonical
+// query does.
 func queryLess(scratch []byte, a, b queryParam) bool {
 	if c := bytes.Compare(scratch[a.start:a.mid], scratch[b.start:b.mid]); c != 0 {
 		return c < 0
