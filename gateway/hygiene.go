@@ -57,12 +57,14 @@ func scanHeaders(raw []byte) (headerFacts, string) {
 	for len(raw) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
+			// A bare LF would end a line here but not for a CRLF-only parser
+			// further down: two parsers, two readings of one request.
+			if i == 0 || raw[i-1] != '\r' {
+				return f, reasonBadHeader
+			}
+			line, raw = raw[:i-1], raw[i+1:]
 		} else {
 			line, raw = raw, nil
-		}
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
 		}
 		if len(line) == 0 {
 			continue // the blank line that ends the block

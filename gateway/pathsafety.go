@@ -3,8 +3,6 @@ package gateway
 import (
 	"bytes"
 	"unicode/utf8"
-
-	"yatagarasu/buckets"
 )
 
 // injectionPatterns are matched case-insensitively on the once-decoded path
@@ -32,16 +30,16 @@ func checkPath(decoded []byte, blockInjection bool, scratch *[]byte) string {
 		return reasonDotSegment
 	}
 	if bytes.IndexByte(decoded, '%') >= 0 {
-		// A second decode that fails is just a key with a '%' in it.
-		if twice, ok := buckets.AppendUnescapedPath((*scratch)[:0], decoded); ok {
-			*scratch = twice
-			if hasDotSegment(twice) {
+		// Decode again as a forgiving backend would: a malformed escape
+		// elsewhere must not switch the check off ("%252e%252e%252f…%25zz").
+		twice := appendUnescapedLenient((*scratch)[:0], decoded)
+		*scratch = twice
+		if hasDotSegment(twice) || hasOverlong(twice) {
+			return reasonDoubleEncoding
+		}
+		for _, c := range twice {
+			if c < 0x20 || c == 0x7f {
 				return reasonDoubleEncoding
-			}
-			for _, c := range twice {
-				if c < 0x20 || c == 0x7f {
-					return reasonDoubleEncoding
-				}
 			}
 		}
 	}
@@ -81,4 +79,52 @@ func hasDotSegment(p []byte) bool {
 		}
 	}
 	return false
+}
+
+// appendUnescapedLenient appends p with every well-formed %XX escape decoded
+// and any other '%' kept literally, the way a forgiving decoder further down
+// would read it. It allocates only when dst is too small.
+func appendUnescapedLenient(dst, p []byte) []byte {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			dst = append(dst, unhex(p[i+1])<<4|unhex(p[i+2]))
+			i += 2
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// hasOverlong reports whether p holds the lead of an overlong UTF-8 sequence
+// (C0/C1, E0 80–9F, F0 80–8F), the forms lenient decoders fold into '.', '/',
+// '\' or NUL. Other invalid UTF-8 in a twice-decoded key is left alone: a key
+// such as "100%cafe" legitimately decodes to a stray byte.
+func hasOverlong(p []byte) bool {
+	for i, c := range p {
+		switch {
+		case c == 0xc0 || c == 0xc1:
+			return true
+		case c == 0xe0 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] < 0xa0:
+			return true
+		case c == 0xf0 && i+1 < len(p) && p[i+1] >= 0x80 && p[i+1] < 0x90:
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
