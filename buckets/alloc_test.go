@@ -4,6 +4,10 @@ package buckets
 
 import (
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/valyala/fasthttp"
 )
 
 // Allocation tests: the race detector allocates on its own, hence the build tag.
@@ -51,5 +55,33 @@ func TestAppendCanonicalQueryDoesNotAllocate(t *testing.T) {
 		_, _, _ = appendCanonicalQuery(dst[:0], scratch[:0], raw, &QueryFilter{})
 	}); n != 0 {
 		t.Errorf("appendCanonicalQuery with buffers of room allocates %v times, want 0", n)
+	}
+}
+
+func TestSignDoesNotAllocate(t *testing.T) {
+	s := newSigV4("eu-west-1")
+	creds := aws.Credentials{AccessKeyID: "ASIATEMP", SecretAccessKey: "SK", SessionToken: "TOKEN"}
+	at := time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC)
+	var req fasthttp.Request
+	req.Header.SetMethod("GET")
+	req.Header.Set("Range", "bytes=0-1023")
+	req.Header.Set("If-None-Match", `"etag"`)
+	path, query := []byte("/bkt/photos/beach.jpg"), []byte("versionId=abc")
+	_ = s.sign(&req, "bkt.s3.eu-west-1.amazonaws.com", path, query, creds, at) // derives and caches the key
+	if n := testing.AllocsPerRun(100, func() {
+		_ = s.sign(&req, "bkt.s3.eu-west-1.amazonaws.com", path, query, creds, at)
+	}); n != 0 {
+		t.Errorf("sign allocates %v times per request, want 0", n)
+	}
+}
+
+func TestCopyForwardedHeadersDoesNotAllocate(t *testing.T) {
+	var src, dst fasthttp.RequestHeader
+	src.Set("Range", "bytes=0-1023")
+	src.Set("If-None-Match", `"etag"`)
+	src.Set("Accept", "*/*")
+	copyForwardedHeaders(&dst, &src)
+	if n := testing.AllocsPerRun(100, func() { copyForwardedHeaders(&dst, &src) }); n != 0 {
+		t.Errorf("copyForwardedHeaders allocates %v times per request, want 0", n)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/valyala/fasthttp"
 
 	"yatagarasu/config"
@@ -56,9 +55,8 @@ type Bucket struct {
 	cfg     config.Bucket
 	name    string
 	prefix  string
-	region  string
 	up      *upstream
-	signer  *v4.Signer
+	signer  *sigV4
 	creds   *credentialSource
 	metrics *Metrics
 
@@ -110,9 +108,8 @@ func New(cfg config.Bucket, opts Options) (*Bucket, error) {
 		cfg:     cfg,
 		name:    cfg.Name,
 		prefix:  cfg.PathPrefix,
-		region:  cfg.S3.Region,
 		up:      up,
-		signer:  newSigner(),
+		signer:  newSigV4(cfg.S3.Region),
 		creds:   newCredentialSource(cfg.S3, opts.Credentials),
 		metrics: NewMetrics(cfg.Name),
 		retry: RetryPolicy{
@@ -351,7 +348,7 @@ func (b *Bucket) Fetch(in *Inbound, resp *fasthttp.Response, body *Body, now tim
 	req.Header.SetRequestURIBytes(sc.uri)
 	req.Header.SetMethodBytes(in.Method)
 	copyForwardedHeaders(&req.Header, in.Header)
-	if err := sign(b.signer, req, b.up.scheme, b.up.host, sc.path, sc.query, snap.Credentials, b.region, now); err != nil {
+	if err := b.signer.sign(req, b.up.host, sc.path, sc.query, snap.Credentials, now); err != nil {
 		return err
 	}
 

@@ -164,12 +164,48 @@ func queryLess(scratch []byte, a, b queryParam) bool {
 	return bytes.Compare(scratch[a.mid:a.end], scratch[b.mid:b.end]) < 0
 }
 
+// forwardedValues holds a request's values of forwardedHeaders, by index; nil
+// where the header is absent.
+type forwardedValues [len(forwardedHeaders)][]byte
+
+// collect fills v from h in one pass over its headers (a Peek per name would
+// normalise and scan eleven times). The first value of a repeated header
+// wins, as with Peek. The values alias h's storage.
+func (v *forwardedValues) collect(h *fasthttp.RequestHeader) {
+	for k, val := range h.All() {
+		if len(val) == 0 {
+			continue
+		}
+		if i := forwardedIndex(k); i >= 0 && v[i] == nil {
+			v[i] = val
+		}
+	}
+}
+
+// forwardedIndex returns the index in forwardedHeaders of the header named
+// key (in fasthttp's normalised form), or -1.
+func forwardedIndex(key []byte) int {
+	switch {
+	case len(key) < 5:
+		return -1
+	case key[0] == 'R' || key[0] == 'I' || key[0] == 'X':
+		for i, name := range forwardedHeaders {
+			if string(key) == name {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // copyForwardedHeaders copies the allowed client headers into the upstream
 // request.
 func copyForwardedHeaders(dst *fasthttp.RequestHeader, src *fasthttp.RequestHeader) {
-	for _, name := range forwardedHeaders {
-		if v := src.Peek(name); len(v) > 0 {
-			dst.SetBytesV(name, v)
+	var v forwardedValues
+	v.collect(src)
+	for i, val := range v {
+		if val != nil {
+			dst.SetBytesV(forwardedHeaders[i], val)
 		}
 	}
 }

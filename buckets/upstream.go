@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,15 @@ func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, e
 			return nil, fmt.Errorf("buckets: endpoint %q: %w", s.Endpoint, err)
 		}
 		u.scheme, endpointHost = e.Scheme, e.Host
+	}
+	// A default port is not sent in Host (SigV4 signs Host as sent, and the
+	// SDK signs it without one), but it is still where we dial.
+	if h, port, err := net.SplitHostPort(endpointHost); err == nil &&
+		(u.scheme == "https" && port == "443" || u.scheme == "http" && port == "80") {
+		endpointHost = h
+		if strings.IndexByte(h, ':') >= 0 {
+			endpointHost = "[" + h + "]"
+		}
 	}
 	if s.ForcePathStyle {
 		u.host, u.pathPrefix = endpointHost, "/"+s.Bucket
