@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -45,6 +46,7 @@ type Verifier struct {
 	audience   string
 	rules      []claimRule
 	prefixPath []string
+	cache      *verifiedCache // nil: every token is verified afresh (benchmarks)
 }
 
 // NewVerifier builds the verifier of s (validated by package config) over keys.
@@ -59,6 +61,7 @@ func NewVerifier(s *config.AuthSettings, keys *KeySet) *Verifier {
 		issuer:     s.Issuer,
 		audience:   s.Audience,
 		rules:      compileRules(s.Claims),
+		cache:      newVerifiedCache(VerifiedCacheSize),
 	}
 	for _, alg := range s.Algorithms {
 		m := jwt.GetSigningMethod(alg)
@@ -105,14 +108,7 @@ func (v *Verifier) Verify(r Request, now time.Time) (Result, error) {
 	if ok, _ := v.keys.Ready(); !ok {
 		return Result{}, ErrKeysUnavailable
 	}
-	j, err := parseCompact(token)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := v.verifySignature(j, now); err != nil {
-		return Result{}, err
-	}
-	claims, err := decodeClaims(j.payload)
+	claims, err := v.verified(token, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -133,6 +129,34 @@ func (v *Verifier) Verify(r Request, now time.Time) (Result, error) {
 	}
 	sub, _ := claims["sub"].(string)
 	return Result{Subject: sub}, nil
+}
+
+// verified returns the claims of token once its structure and signature
+// check out, from the cache when this token verified before under the
+// current keys.
+func (v *Verifier) verified(token []byte, now time.Time) (map[string]any, error) {
+	gen := v.keys.Generation() // read first: keys changing meanwhile leave a stale entry
+	h := sha256.Sum256(token)
+	if v.cache != nil {
+		if e, ok := v.cache.get(h, gen); ok {
+			return e.claims, nil
+		}
+	}
+	j, err := parseCompact(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.verifySignature(j, now); err != nil {
+		return nil, err
+	}
+	claims, err := decodeClaims(j.payload)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.add(h, &verified{claims: claims, keyGen: gen})
+	}
+	return claims, nil
 }
 
 // verifySignature checks the algorithm against the allow-list and the

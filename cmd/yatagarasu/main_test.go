@@ -118,7 +118,7 @@ func startProxy(t *testing.T, toml string, opts nodeOptions) *proxy {
 }
 
 // startProxyWith starts a node from the whole TOML text as given.
-func startProxyWith(t *testing.T, toml string, opts nodeOptions) *proxy {
+func startProxyWith(t testing.TB, toml string, opts nodeOptions) *proxy {
 	t.Helper()
 	cfg, err := config.Parse([]byte(toml), t.Name()+".toml")
 	if err != nil {
@@ -135,7 +135,7 @@ func loadFile(path string) (*config.Config, error) { return config.Load(path) }
 var testLogs = &lockedBuffer{}
 
 // startProxyCfg starts a node from a loaded configuration.
-func startProxyCfg(t *testing.T, cfg *config.Config, opts nodeOptions) *proxy {
+func startProxyCfg(t testing.TB, cfg *config.Config, opts nodeOptions) *proxy {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, testLogs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if opts.accessLog == nil {
@@ -158,7 +158,7 @@ func startProxyCfg(t *testing.T, cfg *config.Config, opts nodeOptions) *proxy {
 }
 
 // waitReady polls /ready until every bucket has left the "starting" state.
-func (p *proxy) waitReady(t *testing.T) {
+func (p *proxy) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -177,7 +177,7 @@ func (p *proxy) waitReady(t *testing.T) {
 }
 
 // testWriter sends log lines to t.Log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
