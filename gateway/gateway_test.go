@@ -376,7 +376,7 @@ func TestParseErrorsAreXML(t *testing.T) {
 		{"header over the buffer", "GET /media/x HTTP/1.1\r\nHost: p\r\nX-Big: " + strings.Repeat("a", 9000) + "\r\n\r\n", "431", "RequestHeaderSectionTooLarge"},
 		{"garbage request line", "NONSENSE\r\n\r\n", "400", "BadRequest"},
 		{"body over the limit", "POST /media/x HTTP/1.1\r\nHost: p\r\nContent-Length: 200000000\r\n\r\n" + strings.Repeat("a", 8192), "413", "EntityTooLarge"},
-		{"declared body never sent", "GET /media/x HTTP/1.1\r\nHost: p\r\nContent-Length: 10\r\n\r\n", "408", "RequestTimeout"},
+		{"declared body never sent: refused from the headers", "GET /media/x HTTP/1.1\r\nHost: p\r\nContent-Length: 10\r\n\r\n", "400", "BadRequest"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1143,4 +1144,39 @@ func typicalRequest() (path, headers []byte) {
 		"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig\r\n" +
 		"\r\n")
 	return path, headers
+}
+
+// TestSlowClients: a client that sends its request line or headers too slowly
+// (slowloris) gets 408 RequestTimeout when the header read time runs out,
+// counted as slow_request; one that declares a body and never sends it is
+// answered at once from its headers, without waiting for the body.
+func TestSlowClients(t *testing.T) {
+	e := newSecEnvTimeout(t, config.Limits{}, 300*time.Millisecond)
+	for _, tc := range []struct {
+		name, raw, status, code, reason string
+	}{
+		{"headers never finished", "GET /media/k HTTP/1.1\r\nHost: proxy\r\nX-Slow: 1\r\n", "408", "RequestTimeout", reasonSlowRequest},
+		{"request line never finished", "GET /media/k", "408", "RequestTimeout", reasonSlowRequest},
+		{"body declared, never sent", "GET /media/k HTTP/1.1\r\nHost: proxy\r\nContent-Length: 100\r\n\r\n", "400", "BadRequest", reasonBodyOnRead},
+		{"oversized body declared, never sent", "GET /media/k HTTP/1.1\r\nHost: proxy\r\nContent-Length: 999999999999\r\n\r\n", "413", "EntityTooLarge", reasonBodyTooLarge},
+		{"PUT with a body, never sent", "PUT /media/k HTTP/1.1\r\nHost: proxy\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", "405", "MethodNotAllowed", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.rejectionCounts()
+			out := e.raw(tc.raw) // raw reads until the gateway closes
+			if !strings.HasPrefix(out, "HTTP/1.1 "+tc.status) || !strings.Contains(out, "<Code>"+tc.code+"</Code>") {
+				t.Fatalf("answered:\n%s\nwant %s %s", out, tc.status, tc.code)
+			}
+			if strings.Contains(out, "100 Continue") {
+				t.Errorf("the gateway invited a body it refuses:\n%s", out)
+			}
+			if !strings.Contains(out, "Connection: close") {
+				t.Errorf("connection left open after a refused request:\n%s", out)
+			}
+			got := countedReasons(before, e.rejectionCounts())
+			if want := []string{tc.reason}; tc.reason != "" && !slices.Equal(got, want) {
+				t.Errorf("reasons counted %v, want %v", got, want)
+			}
+		})
+	}
 }

@@ -24,9 +24,6 @@ const (
 	headerReadTimeout = 30 * time.Second
 	// keepAliveIdleTimeout closes a keep-alive connection idle this long.
 	keepAliveIdleTimeout = 90 * time.Second
-	// bodyReadTimeout bounds fasthttp's read of the first bytes of a
-	// declared request body (see NewServer): no request here may have one.
-	bodyReadTimeout = 2 * time.Second
 )
 
 // NewServer returns a fasthttp server for handler with the gateway's limits
@@ -35,24 +32,35 @@ const (
 // The read buffer holds the request line and headers: it is sized so that a
 // target up to max_uri_length and headers up to max_header_size fit, and the
 // handler tells 414 from 431 exactly; anything larger is refused by fasthttp
-// (431). Request bodies are streamed, never buffered: the handler judges a
-// body by its Content-Length and closes the connection rather than read it.
-// fasthttp still reads the first min(limit, 8 KiB) bytes of a declared body
-// before the handler runs; HeaderReceived gives such requests a short read
-// timeout, so a client that declares a body and sends none waits 2s for a
-// 408, and one that declares more than max_request_size gets 413 after at
-// most that much is read.
+// (431).
+//
+// Request bodies are never read: no request here may carry one. When the
+// headers declare one, HeaderReceived tells fasthttp there is none and marks
+// the connection to close after the answer; the handler still sees the
+// declared body in the raw headers and answers 413 over max_request_size,
+// else 400 on a read method and 405 on others, at once, without waiting for
+// a byte of it.
+//
+// Unless Options.KeepIdleBuffers, idle keep-alive connections hold no buffers
+// (ReduceMemoryUsage: the read and write buffers and the request context go
+// back to their pools between requests), so 10,000 idle clients cost little
+// more than their goroutines.
 func (g *Gateway) NewServer(name string, handler fasthttp.RequestHandler) *fasthttp.Server {
 	l := g.opts.Limits
 	return &fasthttp.Server{
 		Handler:      handler,
 		ErrorHandler: g.parseError,
 		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if h.ContentLength() == 0 {
-				return fasthttp.RequestConfig{}
+			if cl := h.ContentLength(); cl != 0 && cl != -2 {
+				// A declared body is never read: the handler judges it from
+				// the raw headers, which keep it (413, 400 or 405), and the
+				// connection closes after the answer, so the unread body is
+				// never parsed as a request.
+				h.SetContentLength(0)
+				h.Del("Expect") // no "100 Continue" to a body we refuse
+				h.SetConnectionClose()
 			}
-			limit := g.table.Load().Settings.Limits.MaxRequestSize // a reload may change it
-			return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout, MaxRequestBodySize: int(min(limit, 1<<40))}
+			return fasthttp.RequestConfig{}
 		},
 		Name:                          name,
 		NoDefaultServerHeader:         true,
@@ -61,11 +69,11 @@ func (g *Gateway) NewServer(name string, handler fasthttp.RequestHandler) *fasth
 		WriteBufferSize:               writeBufferSize,
 		ReadTimeout:                   headerReadTimeout,
 		IdleTimeout:                   keepAliveIdleTimeout,
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            int(min(l.MaxRequestSize, 1<<40)),
+		MaxRequestBodySize:            1,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
+		ReduceMemoryUsage:             !g.opts.KeepIdleBuffers,
 		Logger:                        fasthttpLogger{g.log},
 	}
 }

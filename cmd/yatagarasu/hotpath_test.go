@@ -177,10 +177,12 @@ type = "bearer"
 }
 
 // startHotPath starts a node for one variant in front of a canned origin
-// serving size-byte objects, and returns a client for it.
-func startHotPath(t testing.TB, v int, size int) *keepAliveClient {
+// serving size-byte objects, with release_idle_buffers as given, and returns
+// a client for it.
+func startHotPath(t testing.TB, v int, size int, releaseIdle bool) *keepAliveClient {
 	t.Helper()
 	hv := hotPathVariants[v]
+	server := fmt.Sprintf("release_idle_buffers = %v\n", releaseIdle) + hv.server // before its sub-tables
 	originURL := cannedOrigin(t, okResponse(size))
 	p := startProxyWith(t, fmt.Sprintf(`
 [server]
@@ -196,7 +198,7 @@ endpoint = %q
 force_path_style = true
 access_key = "AK"
 secret_key = "SK"
-%s`, hv.server, hv.top, originURL, hv.bucket), nodeOptions{})
+%s`, server, hv.top, originURL, hv.bucket), nodeOptions{})
 	req := "GET /hot/photos/2024/beach.jpg HTTP/1.1\r\nHost: proxy\r\nUser-Agent: bench\r\nAccept: */*\r\n"
 	if hv.jwt {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
@@ -216,7 +218,7 @@ secret_key = "SK"
 func BenchmarkHotPath(b *testing.B) {
 	for v, hv := range hotPathVariants {
 		b.Run(hv.name, func(b *testing.B) {
-			c := startHotPath(b, v, 1024)
+			c := startHotPath(b, v, 1024, true)
 			b.ReportAllocs()
 			for b.Loop() {
 				if status, err := c.do(); err != nil || status != 200 {

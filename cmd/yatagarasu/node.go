@@ -131,14 +131,15 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 		n.access = gateway.NewAccessLog(out, cfg.Log.Format == "json")
 	}
 	n.gw = gateway.New(gateway.Options{
-		Version:        version(),
-		BuiltinsOnMain: cfg.Admin.Port == 0,
-		Limits:         cfg.Server.Limits,
-		Pressure:       n.pressure,
-		AccessLog:      n.access,
-		Reload:         func() (uint64, error) { return n.reloadFile(cfg.File) },
-		Dynamic:        n.dyn,
-		Log:            log,
+		Version:         version(),
+		BuiltinsOnMain:  cfg.Admin.Port == 0,
+		Limits:          cfg.Server.Limits,
+		KeepIdleBuffers: !cfg.Server.ReleasesIdleBuffers(),
+		Pressure:        n.pressure,
+		AccessLog:       n.access,
+		Reload:          func() (uint64, error) { return n.reloadFile(cfg.File) },
+		Dynamic:         n.dyn,
+		Log:             log,
 	})
 	n.metrics = &nodeMetrics{
 		reloadOK:     n.gw.Metrics().NewCounter("config_reload_success_total"),
@@ -422,6 +423,8 @@ func (n *node) keepRestartOnly(cfg, running *config.Config) {
 		func() { cfg.Server.Limits.MaxHeaderSize = running.Server.Limits.MaxHeaderSize })
 	keep("server.limits.max_uri_length", cfg.Server.Limits.MaxURILength != running.Server.Limits.MaxURILength,
 		func() { cfg.Server.Limits.MaxURILength = running.Server.Limits.MaxURILength })
+	keep("server.release_idle_buffers", cfg.Server.ReleasesIdleBuffers() != running.Server.ReleasesIdleBuffers(),
+		func() { cfg.Server.ReleaseIdleBuffers = running.Server.ReleaseIdleBuffers })
 	keep("demo_store", !reflect.DeepEqual(cfg.DemoStore, running.DemoStore), func() { cfg.DemoStore = running.DemoStore })
 	keep("log", !reflect.DeepEqual(cfg.Log, running.Log), func() { cfg.Log = running.Log })
 	keep("server.resources", !reflect.DeepEqual(cfg.Server.Resources, running.Server.Resources), func() { cfg.Server.Resources = running.Server.Resources })
