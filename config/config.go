@@ -155,7 +155,8 @@ type Resources struct {
 	// warning, at 90% per-request histograms and access-log lines stop
 	// (counters stay), at 95% new requests get 503 with Retry-After; below
 	// 80% everything resumes. Go's soft memory limit is set to it. Default:
-	// the cgroup's limit if any, else 80% of RAM.
+	// the smallest limit on the process's cgroup path (a systemd MemoryMax, a
+	// container limit), else 80% of RAM.
 	MemoryLimit int64 `toml:"memory_limit"`
 	// SampleInterval is how often open file descriptors and memory are
 	// sampled. Default "1s".

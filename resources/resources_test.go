@@ -3,6 +3,7 @@ package resources
 import (
 	"os"
 	"testing"
+	"testing/fstest"
 )
 
 func TestLevelOf(t *testing.T) {
@@ -76,5 +77,53 @@ func TestSamplerReadsThisProcess(t *testing.T) {
 	}
 	if DefaultMemoryLimit() == 0 {
 		t.Fatal("no default memory limit")
+	}
+}
+
+func TestCgroupMemoryLimit(t *testing.T) {
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	tests := []struct {
+		name   string
+		fs     fstest.MapFS
+		want   uint64
+		wantOK bool
+	}{
+		{"systemd unit on a v2 host: the unit's MemoryMax", fstest.MapFS{
+			"proc/self/cgroup":                                         file("0::/system.slice/yatagarasu.service\n"),
+			"sys/fs/cgroup/memory.max":                                 file("max\n"),
+			"sys/fs/cgroup/system.slice/memory.max":                    file("max\n"),
+			"sys/fs/cgroup/system.slice/yatagarasu.service/memory.max": file("536870912\n"),
+		}, 536870912, true},
+		{"a parent's limit is smaller", fstest.MapFS{
+			"proc/self/cgroup":             file("0::/a/b\n"),
+			"sys/fs/cgroup/a/memory.max":   file("1000000\n"),
+			"sys/fs/cgroup/a/b/memory.max": file("2000000\n"),
+		}, 1000000, true},
+		{"container with its cgroup as the mount root", fstest.MapFS{
+			"proc/self/cgroup":         file("0::/\n"),
+			"sys/fs/cgroup/memory.max": file("268435456\n"),
+		}, 268435456, true},
+		{"v1, path not visible in the mount: the mount root", fstest.MapFS{
+			"proc/self/cgroup":                           file("4:memory:/process_api/66a8\n3:cpuset:/\n0::/\n"),
+			"sys/fs/cgroup/memory/memory.limit_in_bytes": file("4294967296\n"),
+		}, 4294967296, true},
+		{"v1 unlimited", fstest.MapFS{
+			"proc/self/cgroup": file("4:memory,hugetlb:/x\n"),
+			"sys/fs/cgroup/memory/x/memory.limit_in_bytes": file("9223372036854771712\n"),
+		}, 0, false},
+		{"v2 unlimited everywhere", fstest.MapFS{
+			"proc/self/cgroup":                    file("0::/user.slice\n"),
+			"sys/fs/cgroup/memory.max":            file("max\n"),
+			"sys/fs/cgroup/user.slice/memory.max": file("max\n"),
+		}, 0, false},
+		{"no /proc", fstest.MapFS{}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := cgroupMemoryLimit(tt.fs)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("cgroupMemoryLimit = %d, %v; want %d, %v", got, ok, tt.want, tt.wantOK)
+			}
+		})
 	}
 }

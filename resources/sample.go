@@ -2,8 +2,11 @@ package resources
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,20 +61,59 @@ func countFDs() (uint64, error) {
 	return uint64(len(names)) - 1, nil // the directory's own descriptor
 }
 
-// DefaultMemoryLimit is the cgroup's memory limit when there is one, else
-// 80% of the machine's RAM.
+// DefaultMemoryLimit is the memory limit of the process's cgroup (the
+// smallest on its path, v2 or v1) when there is one, else 80% of the
+// machine's RAM.
 func DefaultMemoryLimit() uint64 {
-	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		if b, err := os.ReadFile(path); err == nil {
-			v := strings.TrimSpace(string(b))
-			if n, err := strconv.ParseUint(v, 10, 64); err == nil && n > 0 && n < 1<<60 {
-				return n
-			}
-		}
+	if n, ok := cgroupMemoryLimit(os.DirFS("/")); ok {
+		return n
 	}
 	var si syscall.Sysinfo_t
 	if err := syscall.Sysinfo(&si); err == nil {
 		return uint64(float64(si.Totalram) * float64(si.Unit) * 0.8)
 	}
 	return 1 << 30
+}
+
+// cgroupMemoryLimit returns the smallest memory limit set on the process's
+// cgroup or any of its ancestors, reading /proc/self/cgroup and the cgroup
+// file system under root: memory.max (v2) or memory.limit_in_bytes (v1).
+// Under a systemd unit that is the unit's MemoryMax; in a container whose
+// cgroup is mounted as the root, the file at the mount's root. "max" and
+// v1's "unlimited" (a huge number) are no limit.
+func cgroupMemoryLimit(root fs.FS) (uint64, bool) {
+	data, err := fs.ReadFile(root, "proc/self/cgroup")
+	if err != nil {
+		return 0, false
+	}
+	var best uint64
+	found := false
+	consider := func(dir, file string) {
+		for {
+			if b, err := fs.ReadFile(root, path.Join(dir, file)); err == nil {
+				v := strings.TrimSpace(string(b))
+				if n, err := strconv.ParseUint(v, 10, 64); err == nil && n > 0 && n < 1<<60 && (!found || n < best) {
+					best, found = n, true
+				}
+			}
+			if dir == "sys/fs/cgroup" || dir == "sys/fs/cgroup/memory" {
+				return
+			}
+			dir = path.Dir(dir)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.HasPrefix(parts[2], "/") {
+			continue
+		}
+		rel := strings.TrimSuffix(parts[2], "/")
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			consider("sys/fs/cgroup"+rel, "memory.max")
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			consider("sys/fs/cgroup/memory"+rel, "memory.limit_in_bytes")
+		}
+	}
+	return best, found
 }
