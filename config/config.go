@@ -166,10 +166,14 @@ type Resources struct {
 // Admin configures where the built-in endpoints are served.
 type Admin struct {
 	// Port, when non-zero, moves /health, /ready, /metrics and /admin/ to a
-	// separate listener on 127.0.0.1:Port; the main listener then routes every
+	// separate listener on Address:Port; the main listener then routes every
 	// path to the buckets. Zero (the default) serves them on the main listener,
 	// where they win over every bucket prefix, "/" included.
 	Port int `toml:"port"`
+	// Address is the host or IP of the admin listener. Default "127.0.0.1":
+	// set it (e.g. "0.0.0.0") for a load balancer's health check or a
+	// Prometheus on another host, and keep [admin] token set.
+	Address string `toml:"address"`
 	// Token protects /admin/ (POST /admin/reload, /admin/pprof/): requests
 	// must send "Authorization: Bearer <token>". Empty (default): the admin
 	// endpoints are disabled. Use ${ENV}; at least 16 characters.

@@ -149,6 +149,9 @@ func fieldByTOMLName(t reflect.Type, name string) (reflect.StructField, bool) {
 
 // applyDefaults fills every absent key with its documented default.
 func (c *Config) applyDefaults(md toml.MetaData) {
+	if c.Admin.Address == "" {
+		c.Admin.Address = DefaultAddress
+	}
 	if c.Server.Address == "" {
 		c.Server.Address = DefaultAddress
 	}

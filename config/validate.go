@@ -66,6 +66,7 @@ func (c *Config) validate(p *problems) {
 		p.add("supervision.within", "must be positive")
 	}
 	validPort(p, "admin.port", c.Admin.Port)
+	validHost(p, "admin.address", c.Admin.Address)
 	if c.Admin.Port != 0 && c.Admin.Port == c.Server.Port {
 		p.add("admin.port", "must differ from server.port (%d)", c.Server.Port)
 	}

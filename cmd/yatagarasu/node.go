@@ -158,7 +158,7 @@ func startNode(cfg *config.Config, log *slog.Logger, opts nodeOptions) (n *node,
 		return n, err
 	}
 	if cfg.Admin.Port != 0 {
-		if err := n.listen("admin", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Admin.Port)), n.gw.AdminHandler()); err != nil {
+		if err := n.listen("admin", net.JoinHostPort(cfg.Admin.Address, strconv.Itoa(cfg.Admin.Port)), n.gw.AdminHandler()); err != nil {
 			return n, err
 		}
 	}
@@ -419,6 +419,7 @@ func (n *node) keepRestartOnly(cfg, running *config.Config) {
 	keep("server.address", cfg.Server.Address != running.Server.Address, func() { cfg.Server.Address = running.Server.Address })
 	keep("server.port", cfg.Server.Port != running.Server.Port, func() { cfg.Server.Port = running.Server.Port })
 	keep("admin.port", cfg.Admin.Port != running.Admin.Port, func() { cfg.Admin.Port = running.Admin.Port })
+	keep("admin.address", cfg.Admin.Address != running.Admin.Address, func() { cfg.Admin.Address = running.Admin.Address })
 	keep("server.limits.max_header_size", cfg.Server.Limits.MaxHeaderSize != running.Server.Limits.MaxHeaderSize,
 		func() { cfg.Server.Limits.MaxHeaderSize = running.Server.Limits.MaxHeaderSize })
 	keep("server.limits.max_uri_length", cfg.Server.Limits.MaxURILength != running.Server.Limits.MaxURILength,
