@@ -1,0 +1,189 @@
+package buckets
+
+import (
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// spliceMin is the least body left to move for SpliceTo to bother: below it
+// the pipe round trip costs more than the copy it saves.
+const spliceMin = 64 << 10
+
+// pipeSize is what each splice pipe asks for (F_SETPIPE_SZ): 1 MiB, the
+// default pipe-max-size, as Go's own splice does. The kernel may grant less;
+// the pipe works at any size.
+const pipeSize = 1 << 20
+
+// splicePipe is a pipe moving one stream's bytes inside the kernel; pooled
+// when empty, closed when a failed stream left bytes in it.
+type splicePipe struct {
+	r, w int
+	size int // capacity granted by the kernel
+}
+
+var pipePool = sync.Pool{New: func() any {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil
+	}
+	p := &splicePipe{r: fds[0], w: fds[1], size: 64 << 10}
+	if n, err := fcntl(fds[1], syscall.F_SETPIPE_SZ, pipeSize); err == nil && n > 0 {
+		p.size = n
+	}
+	runtime.AddCleanup(p, func(fds [2]int) {
+		syscall.Close(fds[0])
+		syscall.Close(fds[1])
+	}, fds)
+	return p
+}}
+
+func fcntl(fd, cmd, arg int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+// SpliceTo moves the rest of a known-length body from a plain-TCP upstream
+// connection to dst inside the kernel: splice(2) from the upstream socket
+// into a pipe and from the pipe into dst, with no user-space copy and no
+// buffer. handled is false when it cannot (TLS upstream, a connection that is
+// not TCP, a body without Content-Length or with less than spliceMin left,
+// no pipe to be had) and nothing was moved; the caller then copies with Read.
+//
+// Bytes the response header read already buffered are written first. Both
+// deadlines move as in Read and in the caller's copy loop: the upstream's
+// read deadline and dst's write deadline are each pushed to now+idle (at most
+// once per idle/2) before every wait, so a stalled side is cut after idle,
+// never a long stream. An upstream failure is the body's Err, as with Read
+// (counted by Len); a failure writing to dst is returned as writeErr.
+func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, writeErr error, handled bool) {
+	cl := int64(s.resp.Header.ContentLength())
+	if s.u == nil || s.u.client.IsTLS || cl < 0 || s.eof || s.err != nil {
+		return 0, nil, false
+	}
+	src, ok := s.lease.tc.Conn.(*net.TCPConn)
+	if !ok || cl-s.n < spliceMin {
+		return 0, nil, false
+	}
+	srcRaw, err := src.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	dstRaw, err := dst.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	p, _ := pipePool.Get().(*splicePipe)
+	if p == nil {
+		return 0, nil, false
+	}
+	clean := false
+	defer func() {
+		if clean {
+			pipePool.Put(p)
+		} else {
+			// Bytes may be left in it: never hand it to another stream.
+			syscall.Close(p.r)
+			syscall.Close(p.w)
+		}
+	}()
+	if idle <= 0 {
+		idle = DefaultStreamIdleTimeout
+	}
+	var dstDeadline time.Time
+	pushDst := func() {
+		if now := time.Now(); dstDeadline.Sub(now) < idle/2 {
+			dstDeadline = now.Add(idle)
+			_ = dst.SetWriteDeadline(dstDeadline)
+		}
+	}
+
+	// What the header read already pulled in goes first, from its buffer.
+	if n := min(int64(s.lease.br.Buffered()), cl-s.n); n > 0 {
+		b, _ := s.lease.br.Peek(int(n))
+		pushDst()
+		m, err := dst.Write(b)
+		_, _ = s.lease.br.Discard(m)
+		s.n += int64(m)
+		written += int64(m)
+		if err != nil {
+			clean = true // the pipe is still empty
+			return written, err, true
+		}
+	}
+
+	for s.n < cl {
+		// Upstream socket → pipe: the pipe is empty, so EAGAIN means the
+		// socket has nothing yet.
+		if now := time.Now(); s.deadline.Sub(now) < s.idle/2 {
+			s.deadline = now.Add(s.idle)
+			_ = s.lease.tc.SetReadDeadline(s.deadline)
+		}
+		want := int(min(cl-s.n, int64(p.size)))
+		var in int
+		var serr error
+		rerr := srcRaw.Read(func(fd uintptr) bool {
+			in, serr = splice(int(fd), p.w, want)
+			return serr != syscall.EAGAIN
+		})
+		if rerr == nil {
+			rerr = serr
+		}
+		if rerr == nil && in == 0 {
+			rerr = io.ErrUnexpectedEOF // S3 closed before Content-Length
+		}
+		if rerr != nil {
+			s.err = rerr
+			clean = true
+			return written, nil, true
+		}
+		s.n += int64(in)
+		// Pipe → client socket, until the pipe is empty again.
+		for in > 0 {
+			pushDst()
+			var out int
+			var werr error
+			err := dstRaw.Write(func(fd uintptr) bool {
+				out, werr = splice(p.r, int(fd), in)
+				return werr != syscall.EAGAIN
+			})
+			if err == nil {
+				err = werr
+			}
+			if err != nil {
+				return written, &net.OpError{Op: "splice", Net: "tcp", Addr: dst.RemoteAddr(), Err: err}, true
+			}
+			in -= out
+			written += int64(out)
+		}
+	}
+	s.eof = true
+	clean = true
+	return written, nil, true
+}
+
+// splice moves up to n bytes from fd in to fd out without blocking, retrying
+// on EINTR.
+func splice(in, out, n int) (int, error) {
+	for {
+		m, err := syscall.Splice(in, nil, out, nil, n, spliceMove|spliceNonblock)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return int(m), nil
+	}
+}
+
+const (
+	spliceMove     = 0x1 // SPLICE_F_MOVE
+	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK
+)

@@ -1,0 +1,224 @@
+package buckets
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// tcpPair returns both ends of a loopback TCP connection: the proxy's side
+// (a *net.TCPConn, what SpliceTo writes to) and the client's.
+func tcpPair(t *testing.T) (proxySide *net.TCPConn, clientSide net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return server.(*net.TCPConn), client
+}
+
+// randomBody is n reproducible bytes.
+func randomBody(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// fetchArmed starts a GET of key through b, with a stream idle time of 300ms,
+// and returns the armed body.
+func fetchArmed(t *testing.T, b *Bucket, key string) (*Body, *fasthttp.Response) {
+	t.Helper()
+	resp := fasthttp.AcquireResponse()
+	t.Cleanup(func() { fasthttp.ReleaseResponse(resp) })
+	body := new(Body)
+	in := inbound(t, "GET", key, "")
+	in.StreamIdle = 300 * time.Millisecond
+	if err := b.Fetch(in, resp, body, t0); err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if !body.Active() {
+		t.Fatal("no body armed")
+	}
+	return body, resp
+}
+
+// TestSpliceToMovesExactBytes: bodies of several sizes reach the client byte
+// for byte through the kernel, Len counts them, and the upstream connection
+// goes back to the pool for the next request.
+func TestSpliceToMovesExactBytes(t *testing.T) {
+	sizes := []int{spliceMin, 1 << 20, 3<<20 + 12345, 17 << 20}
+	objects := map[string][]byte{}
+	for _, n := range sizes {
+		objects[fmt.Sprint(n)] = randomBody(n)
+	}
+	o := startOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBody(objects[string(ctx.Path()[len("/bkt/"):])])
+	})
+	b := newUpstreamBucket(t, o.addr, "")
+	for _, n := range sizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			body, _ := fetchArmed(t, b, fmt.Sprint(n))
+			proxySide, client := tcpPair(t)
+			got := make(chan []byte, 1)
+			go func() {
+				data, _ := io.ReadAll(client)
+				got <- data
+			}()
+			written, werr, handled := body.SpliceTo(proxySide, time.Second)
+			if !handled || werr != nil || body.Err() != nil {
+				t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v", written, werr, handled, body.Err())
+			}
+			proxySide.Close()
+			data := <-got
+			if written != int64(n) || body.Len() != int64(n) || sha256.Sum256(data) != sha256.Sum256(objects[fmt.Sprint(n)]) {
+				t.Fatalf("written %d, Len %d, client got %d bytes (same: %v); want %d", written, body.Len(), len(data),
+					bytes.Equal(data, objects[fmt.Sprint(n)]), n)
+			}
+			body.Finish()
+			if open, busy := b.PoolStats(); open != 1 || busy != 0 {
+				t.Errorf("pool after a clean splice: %d open, %d busy; want the one connection idle", open, busy)
+			}
+		})
+	}
+	if got := o.accepted.Load(); got != 1 {
+		t.Errorf("origin accepted %d connections for %d requests, want 1 (reused)", got, len(sizes))
+	}
+}
+
+// TestSpliceToDeclines: what splice cannot serve is left to the copy loop,
+// untouched.
+func TestSpliceToDeclines(t *testing.T) {
+	small := randomBody(spliceMin - 1)
+	o := startOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/bkt/chunked" {
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				w.Write(randomBody(1 << 20))
+			})
+			return
+		}
+		ctx.SetBody(small)
+	})
+	b := newUpstreamBucket(t, o.addr, "")
+	for _, key := range []string{"small", "chunked"} {
+		t.Run(key, func(t *testing.T) {
+			body, _ := fetchArmed(t, b, key)
+			defer body.Finish()
+			proxySide, _ := tcpPair(t)
+			if n, err, handled := body.SpliceTo(proxySide, time.Second); handled || n != 0 || err != nil || body.Len() != 0 {
+				t.Fatalf("SpliceTo = %d, %v, handled %v, Len %d; want declined, nothing moved", n, err, handled, body.Len())
+			}
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				t.Fatalf("the copy after a declined splice: %v", err)
+			}
+		})
+	}
+}
+
+// TestSpliceToUpstreamFailures: a body cut short or stalled by S3 is the
+// body's error (the upstream side), with every byte that arrived delivered,
+// and the connection is not reused.
+func TestSpliceToUpstreamFailures(t *testing.T) {
+	const declared, sent = 4 << 20, 1<<20 + 100
+	data := randomBody(sent)
+	for _, tc := range []struct {
+		name    string
+		stall   bool
+		wantErr func(error) bool
+	}{
+		{"cut", false, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
+		{"stalled", true, func(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			addr, _ := scriptedOrigin(t, func(i int, c net.Conn) {
+				if readRequest(c) != nil {
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", declared)
+				c.Write(data)
+				if tc.stall {
+					<-release
+				}
+			})
+			defer close(release)
+			b := newUpstreamBucket(t, addr, "")
+			body, _ := fetchArmed(t, b, "k")
+			proxySide, client := tcpPair(t)
+			got := make(chan int, 1)
+			go func() {
+				n, _ := io.Copy(io.Discard, client)
+				got <- int(n)
+			}()
+			written, werr, handled := body.SpliceTo(proxySide, 300*time.Millisecond)
+			proxySide.Close()
+			if !handled || werr != nil || !tc.wantErr(body.Err()) {
+				t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v", written, werr, handled, body.Err())
+			}
+			if n := <-got; n != sent || written != sent || body.Len() != sent {
+				t.Errorf("client got %d, written %d, Len %d; want every byte sent (%d)", n, written, body.Len(), sent)
+			}
+			body.Finish()
+			if open, _ := b.PoolStats(); open != 0 {
+				t.Errorf("%d connections still open after a failed body, want it closed", open)
+			}
+		})
+	}
+}
+
+// TestSpliceToClientStops: a client that stops reading is cut after the idle
+// time as a write error (the client side); the body itself has no error.
+func TestSpliceToClientStops(t *testing.T) {
+	const size = 256 << 20 // far more than the sockets buffer
+	o := startOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStream(io.LimitReader(zeros{}, size), size)
+	})
+	b := newUpstreamBucket(t, o.addr, "")
+	body, _ := fetchArmed(t, b, "big")
+	proxySide, _ := tcpPair(t) // the client never reads
+	written, werr, handled := body.SpliceTo(proxySide, 300*time.Millisecond)
+	if !handled || !errors.Is(werr, os.ErrDeadlineExceeded) || body.Err() != nil {
+		t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v; want a write timeout", written, werr, handled, body.Err())
+	}
+	if written >= size || body.Len() < written {
+		t.Errorf("written %d, Len %d of %d", written, body.Len(), size)
+	}
+	body.Finish()
+	if open, _ := b.PoolStats(); open != 0 {
+		t.Errorf("%d connections open after an unfinished body, want it closed", open)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
