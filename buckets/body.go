@@ -64,6 +64,20 @@ func (s *Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFull reads the rest of the body into p, which must be exactly as long
+// as what is left of it. A failure is also the body's Err, and comes back
+// classified as Fetch's are: *TimeoutError for a stalled body, *ConnError
+// for one cut short.
+func (s *Body) ReadFull(p []byte) error {
+	if _, err := io.ReadFull(s, p); err != nil {
+		if s.err == nil {
+			s.err = err
+		}
+		return classifyConnError(err)
+	}
+	return nil
+}
+
 // Len returns the bytes read so far.
 func (s *Body) Len() int64 { return s.n }
 

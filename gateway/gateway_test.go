@@ -299,13 +299,14 @@ func TestNoInventedContentType(t *testing.T) {
 
 func TestUpstreamCutMidBodyClosesClient(t *testing.T) {
 	e := newRawEnv(t, func(c net.Conn) {
-		// Promise 1000 bytes, send 100, then drop the connection.
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 100))
+		// Promise 100000 bytes (a streamed body), send 20000, then drop the
+		// connection.
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 20000))
 	})
 	out := e.raw("GET /media/cut HTTP/1.1\r\nHost: p\r\n\r\n")
 	head, body, _ := strings.Cut(out, "\r\n\r\n")
-	if !strings.Contains(head, "Content-Length: 1000") || len(body) != 100 {
-		t.Fatalf("want headers promising 1000 bytes, 100 delivered, then EOF; got %d body bytes:\n%s", len(body), head)
+	if !strings.Contains(head, "Content-Length: 100000") || len(body) != 20000 {
+		t.Fatalf("want headers promising 100000 bytes, 20000 delivered, then EOF; got %d body bytes:\n%s", len(body), head)
 	}
 	// raw returned before its deadline: the proxy closed the connection (a
 	// keep-alive connection would have stayed open).
@@ -314,10 +315,43 @@ func TestUpstreamCutMidBodyClosesClient(t *testing.T) {
 	}
 }
 
+// TestSmallBodyFailureIsCleanError: a body small enough to be read whole
+// before the answer starts (smallBodyMax) that S3 cuts or stalls becomes a
+// whole 502 or 504 XML answer instead of a truncated 200.
+func TestSmallBodyFailureIsCleanError(t *testing.T) {
+	for _, tc := range []struct {
+		name, code string
+		status     int
+		stall      bool
+	}{
+		{"cut", "BadGateway", 502, false},
+		{"stalled", "GatewayTimeout", 504, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			e := newRawEnv(t, func(c net.Conn) {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"x\"\r\n\r\n"+strings.Repeat("x", 100))
+				if tc.stall {
+					<-release
+				}
+			})
+			t.Cleanup(func() { close(release) })
+			resp, out := e.get("GET", "/media/small")
+			if resp.StatusCode() != tc.status || !strings.Contains(out, "<Code>"+tc.code+"</Code>") ||
+				len(resp.Header.Peek("ETag")) != 0 || len(resp.Header.Peek("X-Request-Id")) == 0 {
+				t.Fatalf("answered:\n%s\nwant a whole %d %s with no header of S3's", out, tc.status, tc.code)
+			}
+			if m := e.metrics(); !strings.Contains(m, `http_streams_cut_total{bucket="media",side="upstream"} 1`) {
+				t.Errorf("cut not counted:\n%s", m)
+			}
+		})
+	}
+}
+
 func TestStalledUpstreamIsCutAfterIdleTimeout(t *testing.T) {
 	release := make(chan struct{})
 	e := newRawEnv(t, func(c net.Conn) {
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabc")
 		<-release
 	})
 	t.Cleanup(func() { close(release) })

@@ -17,6 +17,13 @@ const copyBufSize = 64 << 10
 
 var copyBufPool = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
+// smallBodyMax is the largest body read whole before the answer starts: it
+// then leaves with its headers in one write, and the upstream connection goes
+// back to the pool before the client has read a byte. Larger bodies stream.
+const smallBodyMax = 8 << 10
+
+var smallBodyPool = sync.Pool{New: func() any { return new([smallBodyMax]byte) }}
+
 // skipResponseHeader says which upstream headers are not passed to the client:
 // hop-by-hop headers, framing (fasthttp writes its own Content-Length and
 // Date), and headers the gateway sets itself.
@@ -46,6 +53,19 @@ func (r *request) proxy(ctx *fasthttp.RequestCtx, in *buckets.Inbound) {
 		r.fail(ctx, err)
 		return
 	}
+	var small *[smallBodyMax]byte
+	cl := r.resp.Header.ContentLength()
+	if r.body.Active() && cl >= 0 && cl <= smallBodyMax {
+		// Read it before answering: a body S3 cuts short is then a clean
+		// 502 (or 504), not a truncated 200.
+		small = smallBodyPool.Get().(*[smallBodyMax]byte)
+		defer smallBodyPool.Put(small)
+		if err := r.body.ReadFull(small[:cl]); err != nil {
+			r.g.logUpstreamError(r.b, err, r.rid[:])
+			r.fail(ctx, err)
+			return
+		}
+	}
 	r.status = r.resp.StatusCode()
 	out := &ctx.Response
 	out.SetStatusCode(r.status)
@@ -54,17 +74,21 @@ func (r *request) proxy(ctx *fasthttp.RequestCtx, in *buckets.Inbound) {
 			out.Header.AddBytesKV(k, v)
 		}
 	}
+	if small != nil {
+		out.SetBody(small[:cl]) // copied into the response's pooled buffer
+		r.complete(nil)
+		return
+	}
 	if !r.body.Active() {
 		// No body on the wire (HEAD, 304, 204): keep S3's Content-Length, which
 		// for HEAD is the object's size.
-		if cl := r.resp.Header.ContentLength(); cl >= 0 {
+		if cl >= 0 {
 			out.Header.SetContentLength(cl)
 		}
 		r.complete(nil)
 		return
 	}
 	r.conn = ctx.Conn()
-	cl := r.resp.Header.ContentLength()
 	if cl < 0 {
 		cl = -1 // chunked or read-until-close upstream: chunked to the client
 	} else {
