@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +23,27 @@ import (
 // connections, each sending its next request as soon as the previous
 // response has been read, for a fixed duration or request count. Every
 // latency goes into a histogram; bodies are read and discarded.
+//
+// SIGUSR1 ends the run early and cleanly (the soak's reload phase runs the
+// load until its reloads are done): every connection finishes the request
+// it is in, then the result is printed as usual.
+
+// loadStop is set by SIGUSR1: the connections stop after their current
+// request.
+var loadStop atomic.Bool
+
+// maxFailures bounds the failed requests a run describes (status and body,
+// or the socket error); all of them are counted.
+const maxFailures = 50
+
+// loadFailure is one failed request as the client saw it.
+type loadFailure struct {
+	Time   time.Time `json:"time"`             // when the failure was seen
+	Conn   int       `json:"conn"`             // connection number
+	Status int       `json:"status,omitempty"` // non-2xx status, 0 for a socket error
+	Body   string    `json:"body,omitempty"`   // first bytes of the response body
+	Error  string    `json:"error,omitempty"`  // socket error
+}
 
 // headerList collects repeated -H flags.
 type headerList []string
@@ -40,6 +64,12 @@ func runLoadRole(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("bench: load flags: %w", err)
 	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	go func() {
+		<-sig
+		loadStop.Store(true)
+	}()
 	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Headers: headers})
 	if err != nil {
 		return err
@@ -52,6 +82,20 @@ type loadWorker struct {
 	hist                                 histogram
 	requests, statusErrs, sockErrs, recv int64
 	statuses                             [1000]int64 // by status; a status line has three digits
+	failures                             []loadFailure
+	capture                              []byte // body of the last failed response
+}
+
+// fail records a failed request, up to maxFailures per connection.
+func (w *loadWorker) fail(conn, status int, body []byte, err error) {
+	if len(w.failures) >= maxFailures {
+		return
+	}
+	f := loadFailure{Time: time.Now(), Conn: conn, Status: status, Body: string(body)}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	w.failures = append(w.failures, f)
 }
 
 // goLoad runs spec in this process.
@@ -89,7 +133,7 @@ func goLoad(spec loadSpec) (loadResult, error) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		w := &workers[i]
-		wg.Go(func() { w.run(u.Host, request, readBufSize, deadline, spec.Requests > 0, &remaining) })
+		wg.Go(func() { w.run(i, u.Host, request, readBufSize, deadline, spec.Requests > 0, &remaining) })
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -103,6 +147,7 @@ func goLoad(spec loadSpec) (loadResult, error) {
 		r.StatusErrors += w.statusErrs
 		r.SocketErrors += w.sockErrs
 		r.Bytes += w.recv
+		r.Failures = append(r.Failures, w.failures...)
 		for st, n := range w.statuses {
 			if n > 0 {
 				if r.Statuses == nil {
@@ -113,6 +158,10 @@ func goLoad(spec loadSpec) (loadResult, error) {
 		}
 	}
 	r.Errors = r.StatusErrors + r.SocketErrors
+	slices.SortFunc(r.Failures, func(a, b loadFailure) int { return a.Time.Compare(b.Time) })
+	if len(r.Failures) > maxFailures {
+		r.Failures = r.Failures[:maxFailures]
+	}
 	if s := elapsed.Seconds(); s > 0 {
 		r.ReqPerSec = float64(r.Requests) / s
 		r.BytesPerSec = float64(r.Bytes) / s
@@ -121,10 +170,11 @@ func goLoad(spec loadSpec) (loadResult, error) {
 	return r, nil
 }
 
-// run is one connection's closed loop. It stops at the deadline or, in
-// count mode, when the shared budget of requests is used up. A request
-// started before the deadline is allowed to finish.
-func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline time.Time, counted bool, remaining *atomic.Int64) {
+// run is connection number id's closed loop. It stops at the deadline, on
+// SIGUSR1 (loadStop) or, in count mode, when the shared budget of requests
+// is used up. A request started before then is allowed to finish. Failed
+// requests are counted and the first ones described (w.fail).
+func (w *loadWorker) run(id int, addr string, request []byte, readBufSize int, deadline time.Time, counted bool, remaining *atomic.Int64) {
 	var conn net.Conn
 	var br *bufio.Reader
 	defer func() {
@@ -134,7 +184,7 @@ func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline 
 	}()
 	// Connection deadline: generous, only to unstick a dead peer.
 	connDeadline := deadline.Add(time.Minute)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && !loadStop.Load() {
 		if counted && remaining.Add(-1) < 0 {
 			return
 		}
@@ -142,6 +192,7 @@ func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline 
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
 				w.sockErrs++
+				w.fail(id, 0, nil, err)
 				time.Sleep(10 * time.Millisecond) // don't spin on a refused port
 				continue
 			}
@@ -156,14 +207,20 @@ func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline 
 		t0 := time.Now()
 		if _, err := conn.Write(request); err != nil {
 			w.sockErrs++
+			w.fail(id, 0, nil, err)
 			_ = conn.Close()
 			conn = nil
 			continue
 		}
-		resp, err := readResponse(br, false)
+		var capture *[]byte
+		if len(w.failures) < maxFailures {
+			capture = &w.capture
+		}
+		resp, err := readResponseCapture(br, false, capture)
 		w.recv += resp.bytes
 		if err != nil {
 			w.sockErrs++
+			w.fail(id, resp.status, nil, err)
 			_ = conn.Close()
 			conn = nil
 			continue
@@ -173,6 +230,8 @@ func (w *loadWorker) run(addr string, request []byte, readBufSize int, deadline 
 		w.statuses[resp.status]++
 		if resp.status/100 != 2 {
 			w.statusErrs++
+			w.fail(id, resp.status, w.capture, nil)
+			w.capture = w.capture[:0]
 		}
 		if resp.close {
 			_ = conn.Close()

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -51,6 +52,9 @@ type loadResult struct {
 	P99         time.Duration `json:"p99_ns"`
 	Max         time.Duration `json:"max_ns"`
 	CPUSeconds  float64       `json:"cpu_seconds"` // the generator process's own user+system time
+	// Failures describes the first failed requests (Go loader only), in
+	// time order: status and body, or the socket error.
+	Failures []loadFailure `json:"failures,omitempty"`
 }
 
 // requireLoopback refuses any address that is not on this machine's
@@ -89,6 +93,21 @@ func (e *env) runLoad(ctx context.Context, loader string, spec loadSpec, logDir,
 // runGoLoad runs the built-in generator as `bench -role load` and decodes
 // the JSON result it prints.
 func (e *env) runGoLoad(ctx context.Context, spec loadSpec, logPath string) (loadResult, error) {
+	g, err := e.startGoLoad(spec, logPath)
+	if err != nil {
+		return loadResult{}, err
+	}
+	return g.wait(ctx)
+}
+
+// goLoadRun is a running `bench -role load`.
+type goLoadRun struct {
+	p   *proc
+	out *bytes.Buffer // its stdout: the JSON result once it has exited
+}
+
+// startGoLoad starts the built-in generator and returns without waiting.
+func (e *env) startGoLoad(spec loadSpec, logPath string) (*goLoadRun, error) {
 	argv := []string{e.self, "-role", "load",
 		"-url", spec.URL,
 		"-c", strconv.Itoa(spec.Conns),
@@ -98,19 +117,33 @@ func (e *env) runGoLoad(ctx context.Context, spec loadSpec, logPath string) (loa
 	for _, h := range spec.Headers {
 		argv = append(argv, "-H", h)
 	}
-	var out bytes.Buffer
-	p, err := e.start(procSpec{name: "go loader", argv: argv, cpu: cpuLoad, logPath: logPath, stdout: &out})
+	out := &bytes.Buffer{}
+	p, err := e.start(procSpec{name: "go loader", argv: argv, cpu: cpuLoad, logPath: logPath, stdout: out})
 	if err != nil {
-		return loadResult{}, err
+		return nil, err
 	}
-	if err := waitProc(ctx, p); err != nil {
-		return loadResult{}, fmt.Errorf("bench: go loader: %w\n%s", err, indent(p.logTail(20), "    "))
+	return &goLoadRun{p: p, out: out}, nil
+}
+
+// finish asks the generator to stop after the requests in flight
+// (SIGUSR1); wait then returns what it measured.
+func (g *goLoadRun) finish() {
+	if !g.p.exited() {
+		_ = syscall.Kill(g.p.pid(), syscall.SIGUSR1)
+	}
+}
+
+// wait waits for the generator to exit (stopping it when ctx ends first)
+// and decodes its result.
+func (g *goLoadRun) wait(ctx context.Context) (loadResult, error) {
+	if err := waitProc(ctx, g.p); err != nil {
+		return loadResult{}, fmt.Errorf("bench: go loader: %w\n%s", err, indent(g.p.logTail(20), "    "))
 	}
 	var r loadResult
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+	if err := json.Unmarshal(g.out.Bytes(), &r); err != nil {
 		return loadResult{}, fmt.Errorf("bench: go loader output: %w", err)
 	}
-	r.CPUSeconds = p.cpuSeconds()
+	r.CPUSeconds = g.p.cpuSeconds()
 	return r, nil
 }
 

@@ -42,6 +42,14 @@ type options struct {
 	bigRequests int64
 	keep        bool
 	faultSeed   uint64
+
+	// The soak (-soak, soak.go): a long-lived proxy under load and reloads.
+	soak         bool
+	soakRequests int64
+	soakReloads  int
+	soakDuration time.Duration // > 0: the request phase runs this long instead of soakRequests
+	soakWarmup   time.Duration
+	soakStreams  string
 }
 
 func main() {
@@ -94,11 +102,28 @@ func parseFlags(args []string) (options, error) {
 	fs.Int64Var(&o.bigRequests, "big-requests", 3, "sequential GETs in the big-stream scenario")
 	fs.BoolVar(&o.keep, "keep", false, "keep the processes' configs and logs (<run>/work)")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "seed of the origin's random failures in fail5, fail30 and fail30-nobreaker")
+	fs.BoolVar(&o.soak, "soak", false, "soak and leak test of one long-lived proxy instead of the scenarios (see README)")
+	fs.Int64Var(&o.soakRequests, "soak-requests", 1_000_000, "soak: 1 KiB GETs of the request phase")
+	fs.IntVar(&o.soakReloads, "soak-reloads", 1000, "soak: config reloads (POST /admin/reload) while load runs")
+	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "soak: run the request phase this long instead of -soak-requests (e.g. 24h)")
+	fs.DurationVar(&o.soakWarmup, "soak-warmup", 10*time.Second, "soak: load at the start of the request and reload phases whose samples the growth figures exclude")
+	fs.StringVar(&o.soakStreams, "soak-streams", "1g,5g", "soak: objects streamed once each through the proxy after the reloads (comma list of sizes, or none)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if o.soak {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		// `-soak -duration 24h` is the time-bounded soak too.
+		if set["duration"] && !set["soak-duration"] {
+			o.soakDuration = o.duration
+		}
+		if err := checkSoakOptions(o); err != nil {
+			return o, err
+		}
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.connections < 0 {
 		return o, errors.New("bench: -duration must be > 0, -warmup and -connections >= 0")
@@ -138,6 +163,9 @@ func run(args []string) int {
 	}()
 	defer killAll()
 
+	if opts.soak {
+		return runSoak(ctx, opts)
+	}
 	e, res, targets, scs, err := setup(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -210,52 +238,11 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 		}
 		recorded = append(recorded, p)
 	}
-	root, err := findRepoRoot()
+	e, started, pinning, err := newEnv(opts)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("bench: own executable: %w", err)
-	}
-	baseDir := opts.out
-	if baseDir == "" {
-		baseDir = filepath.Join(root, "bench", "out")
-	}
-	if baseDir, err = filepath.Abs(baseDir); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("bench: -out: %w", err)
-	}
-	started := time.Now()
-	runDir := filepath.Join(baseDir, started.Format("20060102-150405"))
-	workDir := filepath.Join(runDir, "work")
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("bench: output folder: %w", err)
-	}
-	e := &env{
-		opts:     opts,
-		root:     root,
-		baseDir:  baseDir,
-		runDir:   runDir,
-		workDir:  workDir,
-		self:     self,
-		clkTck:   clockTicks(),
-		client:   newProbeClient(),
-		progress: os.Stderr,
-	}
-
 	nproc := runtime.NumCPU()
-	pinning := "pinning off (-pin=false)"
-	if opts.pin {
-		switch ts := findTool("taskset"); {
-		case ts == "":
-			pinning = "pinning off (taskset not found)"
-		case nproc < 2:
-			pinning = "pinning off (fewer than 2 CPUs)"
-		default:
-			e.tasksetPath = ts
-			pinning = "proxy on CPU 1, origin + load generator on CPU 0"
-		}
-	}
 
 	e.loader = opts.loader
 	if e.loader != loaderGo {
@@ -299,6 +286,56 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 		return nil, nil, nil, nil, errors.New("bench: no target can run")
 	}
 	return e, res, targets, scs, nil
+}
+
+// newEnv finds the repository and this executable, creates the run's
+// output folder and resolves pinning; pinning describes it.
+func newEnv(opts options) (e *env, started time.Time, pinning string, err error) {
+	root, err := findRepoRoot()
+	if err != nil {
+		return nil, started, "", err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, started, "", fmt.Errorf("bench: own executable: %w", err)
+	}
+	baseDir := opts.out
+	if baseDir == "" {
+		baseDir = filepath.Join(root, "bench", "out")
+	}
+	if baseDir, err = filepath.Abs(baseDir); err != nil {
+		return nil, started, "", fmt.Errorf("bench: -out: %w", err)
+	}
+	started = time.Now()
+	runDir := filepath.Join(baseDir, started.Format("20060102-150405"))
+	workDir := filepath.Join(runDir, "work")
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, started, "", fmt.Errorf("bench: output folder: %w", err)
+	}
+	e = &env{
+		opts:     opts,
+		root:     root,
+		baseDir:  baseDir,
+		runDir:   runDir,
+		workDir:  workDir,
+		self:     self,
+		clkTck:   clockTicks(),
+		client:   newProbeClient(),
+		progress: os.Stderr,
+	}
+	pinning = "pinning off (-pin=false)"
+	if opts.pin {
+		switch ts := findTool("taskset"); {
+		case ts == "":
+			pinning = "pinning off (taskset not found)"
+		case runtime.NumCPU() < 2:
+			pinning = "pinning off (fewer than 2 CPUs)"
+		default:
+			e.tasksetPath = ts
+			pinning = "proxy on CPU 1, origin + load generator on CPU 0"
+		}
+	}
+	return e, started, pinning, nil
 }
 
 // busyWarn is the share of CPU used by other work above which the header

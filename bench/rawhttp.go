@@ -26,6 +26,17 @@ type response struct {
 // readResponse reads one response from br and discards its body. head says
 // the request was HEAD, whose response has no body whatever it announces.
 func readResponse(br *bufio.Reader, head bool) (response, error) {
+	return readResponseCapture(br, head, nil)
+}
+
+// maxCapture bounds the body bytes readResponseCapture keeps.
+const maxCapture = 1024
+
+// readResponseCapture is readResponse that, when capture is not nil and the
+// status is not 2xx, also copies the first maxCapture bytes of a
+// Content-Length body into *capture (reusing its storage): what a failed
+// request was told. Chunked and unframed bodies are not captured.
+func readResponseCapture(br *bufio.Reader, head bool, capture *[]byte) (response, error) {
 	var r response
 	line, err := readLine(br, &r)
 	if err != nil {
@@ -80,6 +91,12 @@ func readResponse(br *bufio.Reader, head bool) (response, error) {
 	case chunked:
 		return r, discardChunked(br, &r)
 	case contentLength >= 0:
+		if capture != nil && r.status/100 != 2 {
+			// Peek waits for the bytes (they are part of the body) or
+			// returns what came before an error, which discard reports.
+			b, _ := br.Peek(int(min(contentLength, maxCapture)))
+			*capture = append((*capture)[:0], b...)
+		}
 		return r, discard(br, &r, contentLength)
 	default:
 		// No framing: the body runs until the server closes.

@@ -295,7 +295,7 @@ func linkLatest(baseDir, runDir string) error {
 	if err := os.MkdirAll(latest, 0o755); err != nil {
 		return fmt.Errorf("bench: latest: %w", err)
 	}
-	for _, name := range []string{"results.json", "results.png"} {
+	for _, name := range []string{"results.json", "results.png", "soak.json", "soak.png"} {
 		b, err := os.ReadFile(filepath.Join(runDir, name))
 		if err != nil {
 			continue
