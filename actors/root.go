@@ -110,6 +110,7 @@ func (r *root) Receive(ctx actor.Context) {
 			}
 		}
 	case *actor.Terminated:
+		dropStaleChildren(ctx)
 		r.terminated(ctx, msg.Who)
 	case *actor.Stopping:
 		r.stopping = true
@@ -129,6 +130,19 @@ func (r *root) spawn(ctx actor.Context, e *rootEntry) error {
 	e.pid, e.started = pid, r.set.Now()
 	r.byPID[pid.Id] = e.b
 	return nil
+}
+
+// dropStaleChildren clears the slots past the end of ctx's children list.
+// protoactor's PIDSet.Remove shortens the list without clearing the slot it
+// gives up, and a *actor.PID caches its process: a stopped child's PID left
+// there keeps its whole actor reachable (a bucket supervisor, its children,
+// its bucket with pool, metrics and window) until a later child takes the
+// slot, which after a burst of reloads may be never. Call it from the actor's
+// own Receive on *actor.Terminated: protoactor has removed the child by then,
+// and the list is only touched on the actor's goroutine.
+func dropStaleChildren(ctx actor.Context) {
+	kids := ctx.Children() // the set's own slice, not a copy
+	clear(kids[len(kids):cap(kids)])
 }
 
 func (r *root) terminated(ctx actor.Context, who *actor.PID) {

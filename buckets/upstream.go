@@ -48,8 +48,16 @@ type upstream struct {
 	// maxIdle is the most idle connections kept in the pool.
 	maxIdle int64
 
-	open atomic.Int64 // connections dialed and not yet closed
+	// open counts connections dialed and not yet closed. It has its own
+	// allocation because the pool's Dial updates it: fasthttp's idle-connection
+	// cleaner keeps a closed pool, and all the pool references, reachable for
+	// up to idle_timeout, and that should be the pool, its dialer and this
+	// counter, not the upstream and its bucket's metrics.
+	open *atomic.Int64
 	busy atomic.Int64 // connections lent to requests
+	// closed is set by close: a connection given back afterwards is closed,
+	// not kept idle.
+	closed atomic.Bool
 
 	// poolWait observes waits for a free connection (ms); nil: not observed.
 	poolWait interface{ Update(float64) }
@@ -58,7 +66,7 @@ type upstream struct {
 // newUpstream builds the endpoint and pool for one bucket; dial, when non-nil,
 // replaces resolving and dialing the endpoint.
 func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, error) {
-	u := &upstream{timeout: s.Timeout.Duration, maxIdle: int64(*s.MaxIdleConnections)}
+	u := &upstream{timeout: s.Timeout.Duration, maxIdle: int64(*s.MaxIdleConnections), open: new(atomic.Int64)}
 	var endpointHost string
 	if s.Endpoint == "" {
 		u.scheme, endpointHost = "https", "s3."+s.Region+".amazonaws.com"
@@ -95,6 +103,7 @@ func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, e
 		dialer := &net.Dialer{Timeout: s.ConnectTimeout.Duration, KeepAlive: 30 * time.Second}
 		dial = func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) }
 	}
+	open := u.open // Dial must not capture u (see open)
 	u.client = &fasthttp.HostClient{
 		Addr:  addr,
 		Name:  "yatagarasu",
@@ -108,7 +117,7 @@ func newUpstream(s config.S3, dial func(string) (net.Conn, error)) (*upstream, e
 			if err != nil {
 				return nil, err
 			}
-			return u.track(c), nil
+			return track(c, open), nil
 		},
 		MaxConns:            s.ConnectionPoolSize,
 		MaxIdleConnDuration: s.IdleTimeout.Duration,
@@ -238,10 +247,17 @@ func (u *upstream) finish(l *lease, clean bool) {
 	*l = lease{}
 }
 
-// release hands a connection back, to the pool or closed.
+// release hands a connection back, to the pool or closed: closed once the
+// upstream is.
 func (u *upstream) release(tc *trackedConn, reuse bool) {
 	busy := u.busy.Add(-1)
-	tc.giveBack(reuse && u.open.Load()-busy <= u.maxIdle)
+	reuse = reuse && !u.closed.Load() && u.open.Load()-busy <= u.maxIdle
+	tc.giveBack(reuse)
+	if reuse && u.closed.Load() {
+		// close ran while the connection went back: it may have found the
+		// pool without it.
+		u.client.CloseIdleConnections()
+	}
 }
 
 // nothingRead reports whether a response read failed before its first byte:
@@ -274,19 +290,22 @@ func (u *upstream) stats() (open, busy int64) {
 }
 
 // close drops the pool's idle connections; busy ones close when released.
-func (u *upstream) close() { u.client.CloseIdleConnections() }
+func (u *upstream) close() {
+	u.closed.Store(true)
+	u.client.CloseIdleConnections()
+}
 
 // track wraps a dialed connection so the pool's open count stays exact.
-func (u *upstream) track(c net.Conn) net.Conn {
-	u.open.Add(1)
-	return &trackedConn{Conn: c, u: u}
+func track(c net.Conn, open *atomic.Int64) net.Conn {
+	open.Add(1)
+	return &trackedConn{Conn: c, open: open}
 }
 
 // trackedConn is a pooled upstream connection. Its lease fields are used by
 // one request at a time (the one holding the connection).
 type trackedConn struct {
 	net.Conn
-	u      *upstream
+	open   *atomic.Int64 // the upstream's open count
 	closed sync.Once
 
 	// owner is fasthttp's handle for this connection (a *clientConn) and
@@ -299,7 +318,7 @@ type trackedConn struct {
 }
 
 func (c *trackedConn) Close() error {
-	c.closed.Do(func() { c.u.open.Add(-1) })
+	c.closed.Do(func() { c.open.Add(-1) })
 	return c.Conn.Close()
 }
 

@@ -776,6 +776,25 @@ func TestCloseDropsIdleConnections(t *testing.T) {
 	}
 }
 
+// TestCloseClosesBusyConnectionsWhenReleased: a stream still being read when
+// its bucket is closed (a retired bucket whose drain timed out) finishes, and
+// its connection is then closed rather than kept idle for idle_timeout.
+func TestCloseClosesBusyConnectionsWhenReleased(t *testing.T) {
+	o := startOrigin(t, byKey)
+	b := newUpstreamBucket(t, o.addr, "")
+	resp, body := startStream(t, b, "a.txt")
+	defer fasthttp.ReleaseResponse(resp)
+	b.Close()
+	data, err := io.ReadAll(body)
+	body.Finish()
+	if err != nil || string(data) != "hello from /bkt/a.txt" {
+		t.Fatalf("stream after Close: %q, %v; want the whole body", data, err)
+	}
+	if open, busy := b.PoolStats(); open != 0 || busy != 0 {
+		t.Errorf("PoolStats() after the stream finished = %d open, %d busy; want 0, 0", open, busy)
+	}
+}
+
 // TestFetchStaleConnection covers the one retry Fetch makes: a pooled
 // connection that the server closed while it was idle fails before any
 // response byte, and the request goes once more on a new connection.

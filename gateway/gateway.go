@@ -41,7 +41,7 @@ type Table struct {
 	// public) and screening settings.
 	policies map[*buckets.Bucket]*policy
 	// dynamic holds the policies of pass-through rules' real buckets, built
-	// on first sight from their rule's.
+	// on first sight from their rule's, until Gateway.Forget.
 	dynamic sync.Map // *buckets.Bucket → *policy
 }
 
@@ -258,6 +258,13 @@ func (t *Table) dynamicPolicy(b, rule *buckets.Bucket) *policy {
 	p, _ := t.dynamic.LoadOrStore(b, t.newPolicy(b, rule))
 	return p.(*policy)
 }
+
+// Forget drops the policy the current table built on first sight of b, a
+// pass-through rule's real bucket, once b no longer serves (evicted, or its
+// rule gone) and has drained. The table would otherwise keep b, and every
+// bucket evicted before it, reachable until the next reload. Buckets the
+// table routes itself have nothing to forget.
+func (g *Gateway) Forget(b *buckets.Bucket) { g.table.Load().dynamic.Delete(b) }
 
 // Metrics returns the set of node-wide series, for series the gateway does
 // not own (the configuration's) to join /metrics.

@@ -371,7 +371,8 @@ func (n *node) retire(b *buckets.Bucket, limit time.Duration) {
 }
 
 // drainAndStop waits (at most limit) for b's in-flight requests, then stops
-// its supervisor and closes its pool.
+// its supervisor, closes its pool and has the gateway forget it (a
+// pass-through rule's real bucket has a policy in the current table).
 func (n *node) drainAndStop(b *buckets.Bucket, limit time.Duration) {
 	for deadline := time.Now().Add(limit); b.InFlight() > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
@@ -380,6 +381,7 @@ func (n *node) drainAndStop(b *buckets.Bucket, limit time.Duration) {
 		n.log.Warn("stopping a removed bucket", "bucket", b.Name(), "err", err)
 	}
 	b.Close()
+	n.gw.Forget(b)
 }
 
 // reloadFile reads path and, when it is valid, makes it the running
