@@ -75,10 +75,15 @@ func TestBuildScenarios(t *testing.T) {
 		wantConns []int
 		wantErr   bool
 	}{
-		{name: "all in run order", list: "all", big: "1g", wantNames: []string{"1k", "1m", "1m-256", "1g", "fail5", "fail30", "fail30-nobreaker", "dead"}, wantConns: []int{64, 64, 256, 1, 64, 64, 64, 64}},
+		{name: "all in run order", list: "all", big: "1g",
+			wantNames: []string{"1k", "half", "idle10k", "1m", "1m-256", "1g", "fail5", "fail30", "fail30-nobreaker", "dead"},
+			wantConns: []int{64, 64, idleOpeners, 64, 256, 1, 64, 64, 64, 64}},
 		{name: "order is fixed, duplicates dropped", list: "1g,1k,1k", big: "1g", wantNames: []string{"1k", "1g"}, wantConns: []int{64, 1}},
 		{name: "big picks the object", list: "big", big: "5g", wantNames: []string{"5g"}, wantConns: []int{1}},
-		{name: "override spares the stream", list: "1m-256,1g", conns: 8, big: "1g", wantNames: []string{"1m-256", "1g"}, wantConns: []int{8, 1}},
+		{name: "override spares the stream and idle10k", list: "1m-256,1g,idle10k,half", conns: 8, big: "1g",
+			wantNames: []string{"1k", "half", "idle10k", "1m-256", "1g"}, wantConns: []int{8, 8, idleOpeners, 8, 1}},
+		{name: "half alone gets its 1k first", list: "half", big: "1g", wantNames: []string{"1k", "half"}, wantConns: []int{64, 64}},
+		{name: "half after a selected 1k", list: "half,1k", big: "1g", wantNames: []string{"1k", "half"}, wantConns: []int{64, 64}},
 		{name: "unknown", list: "2k", big: "1g", wantErr: true},
 		{name: "bad big", list: "1k", big: "2g", wantErr: true},
 		{name: "empty", list: " , ", big: "1g", wantErr: true},
@@ -105,6 +110,26 @@ func TestBuildScenarios(t *testing.T) {
 				if _, err := parseSize(sc.Object); err != nil {
 					t.Errorf("scenario %s object %q: %v", sc.Name, sc.Object, err)
 				}
+				// 1k is a calibration run exactly when half needs it and
+				// it was not asked for.
+				wantCal := sc.Name == "1k" && strings.Contains(tt.list, "half") && !strings.Contains(tt.list, "1k")
+				if sc.Calibration != wantCal {
+					t.Errorf("scenario %s calibration = %v, want %v", sc.Name, sc.Calibration, wantCal)
+				}
+				wantPublicOnly := sc.Object != "1k"
+				if sc.PublicOnly != wantPublicOnly {
+					t.Errorf("scenario %s public only = %v, want %v", sc.Name, sc.PublicOnly, wantPublicOnly)
+				}
+				switch sc.Name {
+				case "half":
+					if sc.Kind != kindOpen || sc.RateOf != 0.5 {
+						t.Errorf("half = %+v, want an open loop at half rate", sc)
+					}
+				case "idle10k":
+					if sc.Kind != kindIdle || sc.Idle != 10000 || sc.IdleFor != 3*time.Second {
+						t.Errorf("idle10k = %+v, want 10000 connections idle 3s", sc)
+					}
+				}
 			}
 		})
 	}
@@ -118,6 +143,8 @@ func TestSelectProfiles(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "public", list: "public", want: []string{"public"}},
+		{name: "default", list: defaultProfiles, want: []string{"public", "noaccesslog", "limits", "auth-hs256", "auth-es256"}},
+		{name: "keepbuffers", list: "keepbuffers,public", want: []string{"keepbuffers", "public"}},
 		{name: "duplicates dropped", list: "public, public", want: []string{"public"}},
 		{name: "unknown", list: "auth-rs999", wantErr: true},
 		{name: "empty", list: "", wantErr: true},
@@ -152,37 +179,38 @@ func TestComputeRatios(t *testing.T) {
 		}
 		return r
 	}
+	kind := func(r row, k string) row { r.Kind = k; return r }
 	rows := []row{
 		mk("1k", "direct", 100, 5, 10, time.Millisecond, false),
 		mk("1k", "yatagarasu", 50, 20, 40, 4*time.Millisecond, false),
+		mk("1k", "yatagarasu:auth-hs256", 40, 25, 40, 5*time.Millisecond, false),
+		mk("1k", "yatagarasu:limits", 0, 0, 0, 0, true),
 		mk("1k", "nginx", 80, 10, 8, 2*time.Millisecond, false),
 		mk("1k", "haproxy", 0, 0, 0, 0, true),
 		mk("1m", "yatagarasu", 1, 1, 1, 1, true),
 		mk("1m", "nginx", 1, 1, 1, 1, false),
+		// half and idle10k have tables of their own.
+		kind(mk("half", "yatagarasu", 1, 1, 1, 1, false), kindOpen),
+		kind(mk("half", "nginx", 1, 1, 1, 1, false), kindOpen),
+		kind(mk("idle10k", "yatagarasu", 1, 1, 1, 1, false), kindIdle),
+		kind(mk("idle10k", "nginx", 1, 1, 1, 1, false), kindIdle),
 	}
-	tests := []struct {
-		name   string
-		versus string
-		want   ratio
-	}{
-		{name: "versus direct", versus: "direct", want: ratio{Scenario: "1k", Target: "yatagarasu", Versus: "direct", ReqPerSec: 0.5, P99: 4, CPUPerReq: 4, PeakRSS: 4}},
-		{name: "versus nginx", versus: "nginx", want: ratio{Scenario: "1k", Target: "yatagarasu", Versus: "nginx", ReqPerSec: 0.625, P99: 2, CPUPerReq: 2, PeakRSS: 5}},
+	want := []ratio{
+		{Scenario: "1k", Target: "yatagarasu", Versus: "direct", ReqPerSec: 0.5, P99: 4, CPUPerReq: 4, PeakRSS: 4},
+		{Scenario: "1k", Target: "yatagarasu", Versus: "nginx", ReqPerSec: 0.625, P99: 2, CPUPerReq: 2, PeakRSS: 5},
+		{Scenario: "1k", Target: "yatagarasu:auth-hs256", Versus: "direct", ReqPerSec: 0.4, P99: 5, CPUPerReq: 5, PeakRSS: 4},
+		{Scenario: "1k", Target: "yatagarasu:auth-hs256", Versus: "yatagarasu", ReqPerSec: 0.8, P99: 1.25, CPUPerReq: 1.25, PeakRSS: 1},
+		{Scenario: "1k", Target: "yatagarasu:auth-hs256", Versus: "nginx", ReqPerSec: 0.5, P99: 2.5, CPUPerReq: 2.5, PeakRSS: 5},
 	}
 	got := computeRatios(rows)
-	if len(got) != len(tests) {
-		t.Fatalf("computeRatios = %+v; want only the 1k pairs with measured rows", got)
+	if len(got) != len(want) {
+		t.Fatalf("computeRatios = %+v\nwant %+v", got, want)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, q := range got {
-				if q.Versus == tt.versus {
-					if q != tt.want {
-						t.Fatalf("ratio = %+v, want %+v", q, tt.want)
-					}
-					return
-				}
+	for i := range want {
+		t.Run(want[i].Target+"/"+want[i].Versus, func(t *testing.T) {
+			if got[i] != want[i] {
+				t.Fatalf("ratio %d = %+v, want %+v", i, got[i], want[i])
 			}
-			t.Fatalf("no ratio versus %s", tt.versus)
 		})
 	}
 }

@@ -17,11 +17,13 @@ import (
 	"time"
 )
 
-// The built-in closed-loop load generator, used when wrk is absent (or by
-// -loader go, and always for the big-object scenario, which needs an exact
-// request count). It runs as `bench -role load`: N persistent keep-alive
+// The built-in load generator, used when wrk is absent (or by -loader go,
+// and always for the big-object scenario, which needs an exact request
+// count). It runs as `bench -role load`: N persistent keep-alive
 // connections, each sending its next request as soon as the previous
-// response has been read, for a fixed duration or request count. Every
+// response has been read (a closed loop), for a fixed duration or request
+// count; or, with -rate, requests sent on a fixed schedule whatever the
+// responses do (an open loop, openloop.go: the half scenario). Every
 // latency goes into a histogram; bodies are read and discarded.
 //
 // SIGUSR1 ends the run early and cleanly (the soak's reload phase runs the
@@ -59,6 +61,7 @@ func runLoadRole(args []string) error {
 	conns := fs.Int("c", 64, "connections")
 	dur := fs.Duration("d", 10*time.Second, "duration (a cap when -n is set)")
 	count := fs.Int64("n", 0, "stop after this many requests (0: run for -d)")
+	rate := fs.Float64("rate", 0, "open loop: send this many requests per second in all, on a fixed schedule (0: closed loop)")
 	var headers headerList
 	fs.Var(&headers, "H", "extra request header \"Name: value\" (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -70,7 +73,7 @@ func runLoadRole(args []string) error {
 		<-sig
 		loadStop.Store(true)
 	}()
-	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Headers: headers})
+	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Rate: *rate, Headers: headers})
 	if err != nil {
 		return err
 	}
@@ -84,6 +87,13 @@ type loadWorker struct {
 	statuses                             [1000]int64 // by status; a status line has three digits
 	failures                             []loadFailure
 	capture                              []byte // body of the last failed response
+
+	// The open loop's own figures: latency from the actual send (hist
+	// counts from the scheduled one), how late requests were sent when
+	// their connection was free (the generator's own timing error), and
+	// requests left unsent at the end.
+	fromSend, wakeLag histogram
+	unsent            int64
 }
 
 // fail records a failed request, up to maxFailures per connection.
@@ -125,24 +135,61 @@ func goLoad(spec loadSpec) (loadResult, error) {
 	req.WriteString("\r\n")
 	request := []byte(req.String())
 
-	var remaining atomic.Int64
-	remaining.Store(spec.Requests)
 	workers := make([]loadWorker, spec.Conns)
-	start := time.Now()
-	deadline := start.Add(spec.Duration)
+	var start time.Time
+	var sched openSchedule
 	var wg sync.WaitGroup
-	for i := range workers {
-		w := &workers[i]
-		wg.Go(func() { w.run(i, u.Host, request, readBufSize, deadline, spec.Requests > 0, &remaining) })
+	if spec.Rate > 0 {
+		// Open loop: every connection is dialled before the schedule
+		// starts, so no request waits for a connect.
+		conns := make([]*loadConn, spec.Conns)
+		for i := range conns {
+			conns[i] = &loadConn{id: i, addr: u.Host, readBufSize: readBufSize}
+		}
+		connDeadline := time.Now().Add(spec.Duration + time.Minute)
+		for _, c := range conns {
+			if err := c.dial(connDeadline); err != nil {
+				return loadResult{}, fmt.Errorf("bench: load: connect %s: %w", u.Host, err)
+			}
+		}
+		start = time.Now()
+		sched = newOpenSchedule(start.Add(time.Millisecond), spec.Duration, spec.Rate, spec.Conns)
+		dues := make([]chan time.Time, spec.Conns)
+		for i := range workers {
+			// Room for every request of the connection: the dispatcher
+			// never waits for one that is behind.
+			dues[i] = make(chan time.Time, sched.count(i))
+			w, c, d := &workers[i], conns[i], dues[i]
+			wg.Go(func() { w.runOpen(c, request, d, sched.end) })
+		}
+		clk := newWallClock()
+		dispatch(sched, clk, dispatchQuantum, loadStop.Load, func(conn int, due time.Time) { dues[conn] <- due })
+		clk.close()
+		for _, d := range dues {
+			close(d)
+		}
+	} else {
+		var remaining atomic.Int64
+		remaining.Store(spec.Requests)
+		start = time.Now()
+		deadline := start.Add(spec.Duration)
+		for i := range workers {
+			w := &workers[i]
+			c := &loadConn{id: i, addr: u.Host, readBufSize: readBufSize}
+			wg.Go(func() { w.run(c, request, deadline, spec.Requests > 0, &remaining) })
+		}
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
 	r := loadResult{Loader: loaderGo, Elapsed: elapsed}
-	var h histogram
+	var h, fromSend, wakeLag histogram
 	for i := range workers {
 		w := &workers[i]
 		h.merge(&w.hist)
+		fromSend.merge(&w.fromSend)
+		wakeLag.merge(&w.wakeLag)
+		r.Unsent += w.unsent
 		r.Requests += w.requests
 		r.StatusErrors += w.statusErrs
 		r.SocketErrors += w.sockErrs
@@ -166,76 +213,147 @@ func goLoad(spec loadSpec) (loadResult, error) {
 		r.ReqPerSec = float64(r.Requests) / s
 		r.BytesPerSec = float64(r.Bytes) / s
 	}
-	r.P50, r.P99, r.Max = h.quantile(0.50), h.quantile(0.99), time.Duration(h.max)
+	r.P50, r.P99, r.P999, r.Max = h.quantile(0.50), h.quantile(0.99), h.quantile(0.999), time.Duration(h.max)
+	if spec.Rate > 0 {
+		r.Open = &openResult{
+			Offered:     spec.Rate,
+			Scheduled:   sched.total(),
+			Unsent:      r.Unsent,
+			SendP50:     fromSend.quantile(0.50),
+			SendP99:     fromSend.quantile(0.99),
+			SendP999:    fromSend.quantile(0.999),
+			WakeLagP50:  wakeLag.quantile(0.50),
+			WakeLagP99:  wakeLag.quantile(0.99),
+			WakeLagMax:  time.Duration(wakeLag.max),
+			WakeLagSeen: int64(wakeLag.n),
+		}
+	}
 	return r, nil
 }
 
-// run is connection number id's closed loop. It stops at the deadline, on
+// loadConn is one keep-alive connection of the generator: dialled on
+// first use, and again after a socket error or a response that closes it.
+type loadConn struct {
+	id          int
+	addr        string
+	readBufSize int
+	conn        net.Conn
+	br          *bufio.Reader
+}
+
+// dial connects; deadline is the connection's I/O deadline, generous,
+// only to unstick a dead peer.
+func (c *loadConn) dial(deadline time.Time) error {
+	nc, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	_ = nc.SetDeadline(deadline)
+	c.conn = nc
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(nc, c.readBufSize)
+	} else {
+		c.br.Reset(nc)
+	}
+	return nil
+}
+
+// close drops the connection.
+func (c *loadConn) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// roundTrip sends request and reads the response, dialling first when the
+// connection is closed. It returns when the request was sent (after the
+// dial) and whether a response was read; the status is counted in w, and
+// a non-2xx response or a socket error described (w.fail). dialFailed
+// says the error was the dial.
+func (c *loadConn) roundTrip(w *loadWorker, request []byte, connDeadline time.Time) (sent time.Time, ok, dialFailed bool) {
+	if c.conn == nil {
+		if err := c.dial(connDeadline); err != nil {
+			w.sockErrs++
+			w.fail(c.id, 0, nil, err)
+			return time.Time{}, false, true
+		}
+	}
+	sent = time.Now()
+	if _, err := c.conn.Write(request); err != nil {
+		w.sockErrs++
+		w.fail(c.id, 0, nil, err)
+		c.close()
+		return sent, false, false
+	}
+	var capture *[]byte
+	if len(w.failures) < maxFailures {
+		capture = &w.capture
+	}
+	resp, err := readResponseCapture(c.br, false, capture)
+	w.recv += resp.bytes
+	if err != nil {
+		w.sockErrs++
+		w.fail(c.id, resp.status, nil, err)
+		c.close()
+		return sent, false, false
+	}
+	w.requests++
+	w.statuses[resp.status]++
+	if resp.status/100 != 2 {
+		w.statusErrs++
+		w.fail(c.id, resp.status, w.capture, nil)
+		w.capture = w.capture[:0]
+	}
+	if resp.close {
+		c.close()
+	}
+	return sent, true, false
+}
+
+// run is connection c's closed loop. It stops at the deadline, on
 // SIGUSR1 (loadStop) or, in count mode, when the shared budget of requests
 // is used up. A request started before then is allowed to finish. Failed
 // requests are counted and the first ones described (w.fail).
-func (w *loadWorker) run(id int, addr string, request []byte, readBufSize int, deadline time.Time, counted bool, remaining *atomic.Int64) {
-	var conn net.Conn
-	var br *bufio.Reader
-	defer func() {
-		if conn != nil {
-			_ = conn.Close()
-		}
-	}()
+func (w *loadWorker) run(c *loadConn, request []byte, deadline time.Time, counted bool, remaining *atomic.Int64) {
+	defer c.close()
 	// Connection deadline: generous, only to unstick a dead peer.
 	connDeadline := deadline.Add(time.Minute)
 	for time.Now().Before(deadline) && !loadStop.Load() {
 		if counted && remaining.Add(-1) < 0 {
 			return
 		}
-		if conn == nil {
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				w.sockErrs++
-				w.fail(id, 0, nil, err)
-				time.Sleep(10 * time.Millisecond) // don't spin on a refused port
-				continue
-			}
-			_ = c.SetDeadline(connDeadline)
-			conn = c
-			if br == nil {
-				br = bufio.NewReaderSize(c, readBufSize)
-			} else {
-				br.Reset(c)
-			}
-		}
-		t0 := time.Now()
-		if _, err := conn.Write(request); err != nil {
-			w.sockErrs++
-			w.fail(id, 0, nil, err)
-			_ = conn.Close()
-			conn = nil
+		sent, ok, dialFailed := c.roundTrip(w, request, connDeadline)
+		if dialFailed {
+			time.Sleep(10 * time.Millisecond) // don't spin on a refused port
 			continue
 		}
-		var capture *[]byte
-		if len(w.failures) < maxFailures {
-			capture = &w.capture
-		}
-		resp, err := readResponseCapture(br, false, capture)
-		w.recv += resp.bytes
-		if err != nil {
-			w.sockErrs++
-			w.fail(id, resp.status, nil, err)
-			_ = conn.Close()
-			conn = nil
-			continue
-		}
-		w.hist.record(time.Since(t0))
-		w.requests++
-		w.statuses[resp.status]++
-		if resp.status/100 != 2 {
-			w.statusErrs++
-			w.fail(id, resp.status, w.capture, nil)
-			w.capture = w.capture[:0]
-		}
-		if resp.close {
-			_ = conn.Close()
-			conn = nil
+		if ok {
+			w.hist.record(time.Since(sent))
 		}
 	}
+}
+
+// runOpen is connection c's side of an open loop (serve): it sends a
+// request for every due time the dispatcher releases to it until dues is
+// closed. Latency counts from when each request was due; w.fromSend keeps
+// it from the actual send, and w.wakeLag how late a request was sent when
+// its connection was free at its due time: the generator's own timing
+// error (timer, dispatch, scheduling).
+func (w *loadWorker) runOpen(c *loadConn, request []byte, dues <-chan time.Time, end time.Time) {
+	defer c.close()
+	connDeadline := end.Add(time.Minute)
+	var prevDone time.Time
+	send := func() (time.Time, bool) {
+		sent, ok, _ := c.roundTrip(w, request, connDeadline)
+		return sent, ok
+	}
+	w.unsent = serve(dues, end.Add(openGrace), realClock{}, send, func(t openTiming) {
+		w.hist.record(t.done.Sub(t.due))
+		w.fromSend.record(t.done.Sub(t.sent))
+		if prevDone.Before(t.due) {
+			w.wakeLag.record(t.sent.Sub(t.due))
+		}
+		prevDone = t.done
+	})
 }

@@ -54,6 +54,15 @@ func TestHistogramQuantiles(t *testing.T) {
 		h.record(time.Second)
 		return &h
 	}
+	// n-1 fast requests and one slow one.
+	slowEvery := func(n int) *histogram {
+		var h histogram
+		for range n - 1 {
+			h.record(100 * time.Microsecond)
+		}
+		h.record(time.Second)
+		return &h
+	}
 	merged := func() *histogram {
 		var a, b histogram
 		for i := 1; i <= 50000; i++ {
@@ -71,11 +80,15 @@ func TestHistogramQuantiles(t *testing.T) {
 	}{
 		{name: "uniform p50", h: uniform(), q: 0.50, want: 50 * time.Millisecond},
 		{name: "uniform p99", h: uniform(), q: 0.99, want: 99 * time.Millisecond},
+		{name: "uniform p99.9", h: uniform(), q: 0.999, want: 99900 * time.Microsecond},
 		{name: "uniform p100", h: uniform(), q: 1, want: 100 * time.Millisecond},
 		{name: "single value p50", h: single(), q: 0.5, want: 1234 * time.Microsecond},
 		{name: "single value p99", h: single(), q: 0.99, want: 1234 * time.Microsecond},
 		{name: "tail p99", h: tail(), q: 0.99, want: 100 * time.Microsecond},
 		{name: "tail max", h: tail(), q: 1, want: time.Second},
+		// 1 slow request in 1000 is p99.9 itself; in 1001 it is above it.
+		{name: "p99.9 catches 1 in 1000", h: slowEvery(1000), q: 0.999, want: 100 * time.Microsecond},
+		{name: "p99.9 at the slow one", h: slowEvery(999), q: 0.999, want: time.Second},
 		{name: "merged p50", h: merged(), q: 0.50, want: 50 * time.Millisecond},
 		{name: "merged p99", h: merged(), q: 0.99, want: 99 * time.Millisecond},
 		{name: "empty", h: &histogram{}, q: 0.5, want: 0},

@@ -32,6 +32,9 @@ type loadSpec struct {
 	Duration time.Duration // how long to send requests (a cap in count mode)
 	Requests int64         // when > 0: stop after this many requests (count mode)
 	Headers  []string      // extra request headers, "Name: value"
+	// Rate, when > 0, makes it an open loop (Go loader only): this many
+	// requests per second in all, sent on a fixed schedule for Duration.
+	Rate float64
 }
 
 // loadResult is what a generator measured. Durations are nanoseconds in JSON.
@@ -50,11 +53,36 @@ type loadResult struct {
 	BytesPerSec float64       `json:"bytes_per_sec"`
 	P50         time.Duration `json:"p50_ns"`
 	P99         time.Duration `json:"p99_ns"`
+	P999        time.Duration `json:"p999_ns,omitempty"` // Go loader only (wrk --latency stops at 99%)
 	Max         time.Duration `json:"max_ns"`
-	CPUSeconds  float64       `json:"cpu_seconds"` // the generator process's own user+system time
+	// Unsent and Open are the open loop's (Go loader with a rate).
+	Unsent     int64       `json:"unsent,omitempty"`
+	Open       *openResult `json:"open,omitempty"`
+	CPUSeconds float64     `json:"cpu_seconds"` // the generator process's own user+system time
 	// Failures describes the first failed requests (Go loader only), in
 	// time order: status and body, or the socket error.
 	Failures []loadFailure `json:"failures,omitempty"`
+}
+
+// openResult is what an open-loop run adds to its loadResult. The
+// loadResult's latencies count from each request's scheduled send.
+type openResult struct {
+	Offered   float64 `json:"offered_rate"` // req/s asked for
+	Scheduled int64   `json:"scheduled"`    // requests due within the run
+	Unsent    int64   `json:"unsent"`       // due, but their connection was still behind when the run ended
+	// Latency from the actual send, as a closed loop would report it: the
+	// difference to the loadResult's is the time requests waited for
+	// their connection behind a slow response.
+	SendP50  time.Duration `json:"send_p50_ns"`
+	SendP99  time.Duration `json:"send_p99_ns"`
+	SendP999 time.Duration `json:"send_p999_ns"`
+	// How late the generator sent requests whose connection was free when
+	// they were due (its timer and scheduling error, part of every
+	// latency), over WakeLagSeen such requests.
+	WakeLagP50  time.Duration `json:"wake_lag_p50_ns"`
+	WakeLagP99  time.Duration `json:"wake_lag_p99_ns"`
+	WakeLagMax  time.Duration `json:"wake_lag_max_ns"`
+	WakeLagSeen int64         `json:"wake_lag_requests"`
 }
 
 // requireLoopback refuses any address that is not on this machine's
@@ -84,7 +112,7 @@ func (e *env) runLoad(ctx context.Context, loader string, spec loadSpec, logDir,
 	if err := requireLoopback(u.Host); err != nil {
 		return loadResult{}, err
 	}
-	if loader == loaderWrk && spec.Requests == 0 {
+	if loader == loaderWrk && spec.Requests == 0 && spec.Rate == 0 {
 		return e.runWrk(ctx, spec, filepath.Join(logDir, tag+"-wrk.log"))
 	}
 	return e.runGoLoad(ctx, spec, filepath.Join(logDir, tag+"-goload.log"))
@@ -113,6 +141,9 @@ func (e *env) startGoLoad(spec loadSpec, logPath string) (*goLoadRun, error) {
 		"-c", strconv.Itoa(spec.Conns),
 		"-d", spec.Duration.String(),
 		"-n", strconv.FormatInt(spec.Requests, 10),
+	}
+	if spec.Rate > 0 {
+		argv = append(argv, "-rate", strconv.FormatFloat(spec.Rate, 'f', -1, 64))
 	}
 	for _, h := range spec.Headers {
 		argv = append(argv, "-H", h)

@@ -94,7 +94,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.connections, "connections", 0, "override the connection count of every scenario but the big stream (0: scenario defaults)")
 	fs.StringVar(&o.scenarios, "scenarios", "all", "comma list of 1k, 1m, 1m-256, 1g (the big stream, see -big), fail5, fail30, fail30-nobreaker, dead, or all")
 	fs.StringVar(&o.targets, "targets", "direct,yatagarasu,nginx,haproxy", "comma list of direct, yatagarasu, nginx, haproxy")
-	fs.StringVar(&o.profiles, "profiles", "public", "yatagarasu config profiles, each measured as its own target")
+	fs.StringVar(&o.profiles, "profiles", defaultProfiles, "yatagarasu config profiles, each measured as its own target in the 1 KiB scenarios (1k, half, idle10k); the large objects measure public only")
 	fs.StringVar(&o.out, "out", "", "base output folder (default <repo>/bench/out); each run gets a timestamped folder in it")
 	fs.StringVar(&o.loader, "loader", loaderAuto, "load generator: go, wrk or auto (wrk when installed)")
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to CPU 1 and origin + load generator to CPU 0 with taskset")
@@ -179,6 +179,11 @@ func run(args []string) int {
 	res.Rows = e.runAll(ctx, scs, targets)
 	res.Ratios = computeRatios(res.Rows)
 	res.Resilience = resiliencePhases(res.Rows)
+	if e.half != nil {
+		halfTable(e.half, res.Rows)
+		res.Half = e.half
+	}
+	res.IdleNotes, res.CPUProfile = e.idleNotes, e.cpuProfile
 	res.Interrupted = ctx.Err() != nil
 
 	fmt.Println()
@@ -225,6 +230,20 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	e, started, pinning, err := newEnv(opts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	// idle10k holds its client sockets in this process; children inherit
+	// the raised limit too.
+	if e.fd, err = raiseNofile(); err != nil {
+		fmt.Fprintln(e.progress, err)
+	}
+	// Auth profiles get their key and token now, the key file in the
+	// run's work folder.
+	if profs, err = withAuthAll(profs, e.workDir); err != nil {
+		return nil, nil, nil, nil, err
+	}
 	// Profiles that resilience scenarios use whatever -profiles says are
 	// recorded too, so results.json holds the config they measured.
 	recorded := slices.Clone(profs)
@@ -237,10 +256,6 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 			return nil, nil, nil, nil, fmt.Errorf("bench: scenario %s: unknown profile %q", sc.Name, sc.Profile)
 		}
 		recorded = append(recorded, p)
-	}
-	e, started, pinning, err := newEnv(opts)
-	if err != nil {
-		return nil, nil, nil, nil, err
 	}
 	nproc := runtime.NumCPU()
 
@@ -262,6 +277,11 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	if i := slices.IndexFunc(targets, func(t target) bool { _, ok := t.(*yatagarasuTarget); return ok }); i >= 0 {
+		if err := validateProfiles(ctx, targets[i].(*yatagarasuTarget).bin, filepath.Join(e.workDir, "validate"), recorded); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	}
 	// After the build, so its compile jobs are not counted.
 	busy, err := machineBusy(500 * time.Millisecond)
 	if err != nil {
@@ -278,6 +298,7 @@ func setup(ctx context.Context, opts options) (*env, *results, []target, []scena
 		Scenarios:   scs,
 		Profiles:    recorded,
 		Skipped:     skips,
+		OpenFiles:   &e.fd,
 	}
 	for _, t := range targets {
 		res.Targets = append(res.Targets, t.name())
@@ -351,6 +372,13 @@ func printHeader(w io.Writer, e *env, res *results, scs []scenario) {
 		fmt.Fprintf(w, "WARNING: other processes are using the CPUs; every figure below is skewed, compare only runs on an idle machine\n")
 	}
 	fmt.Fprintf(w, "loader:  %s; %s\n", e.loader, res.Pinning)
+	if fd := res.OpenFiles; fd != nil && fd.Soft > 0 {
+		raised := ""
+		if fd.SoftBefore < fd.Soft {
+			raised = fmt.Sprintf(" (raised from %d)", fd.SoftBefore)
+		}
+		fmt.Fprintf(w, "files:   RLIMIT_NOFILE %d%s, hard %d\n", fd.Soft, raised, fd.Hard)
+	}
 	fmt.Fprintf(w, "targets: %s\n", strings.Join(res.Targets, ", "))
 	fmt.Fprintf(w, "loads (each after a %s warm-up, fresh processes per scenario and target):\n", e.opts.warmup)
 	for _, sc := range scs {

@@ -8,7 +8,9 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -23,7 +25,7 @@ import (
 
 const (
 	plotCharW   = 7  // basicfont.Face7x13 advance, px
-	plotSlotMin = 78 // px per bar slot: fits an 10-character label
+	plotSlotMin = 78 // px per bar slot: fits an 11-character label
 	plotAxisW   = 56 // px for the y-axis labels of a chart
 	plotChartH  = 230
 	plotGap     = 24
@@ -42,7 +44,8 @@ var (
 		targetHAProxy:    {0x15, 0x65, 0xc0, 0xff},
 	}
 	// Further targets (yatagarasu profiles) take these in order.
-	plotExtra = []color.RGBA{{0xef, 0x6c, 0x00, 0xff}, {0x6a, 0x1b, 0x9a, 0xff}, {0x00, 0x83, 0x8f, 0xff}, {0x79, 0x55, 0x48, 0xff}}
+	plotExtra = []color.RGBA{{0xef, 0x6c, 0x00, 0xff}, {0x6a, 0x1b, 0x9a, 0xff}, {0x00, 0x83, 0x8f, 0xff}, {0x79, 0x55, 0x48, 0xff},
+		{0xad, 0x14, 0x57, 0xff}, {0x9e, 0x9d, 0x24, 0xff}}
 )
 
 // plotMetric is one row of charts.
@@ -55,10 +58,10 @@ type plotMetric struct {
 func writePlot(path string, res *results) error {
 	targets := res.Targets
 	// The resilience scenarios have their own table; CPU and RSS bars of a
-	// failing origin would only mislead.
+	// failing origin would only mislead. idle10k measures no requests.
 	var scs []scenario
 	for _, sc := range res.Scenarios {
-		if !sc.resilience() {
+		if !sc.resilience() && sc.Kind != kindIdle {
 			scs = append(scs, sc)
 		}
 	}
@@ -80,9 +83,24 @@ func writePlot(path string, res *results) error {
 		{"peak RSS MiB (lower is better)", func(r row) float64 { return r.PeakRSSMiB }},
 	}
 
-	chartW := plotAxisW + plotSlotMin*len(targets) + 8
+	// Each scenario's chart has a slot for each target it measured (the
+	// large objects measure yatagarasu's public profile only).
+	chartTargets := make([][]string, len(scs))
+	chartW := make([]int, len(scs))
+	w := 2*plotMargin + (len(scs)-1)*plotGap
+	for i, sc := range scs {
+		for _, t := range targets {
+			if slices.ContainsFunc(res.Rows, func(r row) bool { return r.Scenario == sc.Name && r.Target == t }) {
+				chartTargets[i] = append(chartTargets[i], t)
+			}
+		}
+		if len(chartTargets[i]) == 0 {
+			chartTargets[i] = targets
+		}
+		chartW[i] = plotAxisW + plotSlotMin*len(chartTargets[i]) + 8
+		w += chartW[i]
+	}
 	header := 78
-	w := 2*plotMargin + len(scs)*chartW + (len(scs)-1)*plotGap
 	h := header + len(metrics)*(plotChartH+plotGap) + plotMargin
 	// Wide enough for the title and the legend on one line each.
 	legendW := 0
@@ -110,10 +128,11 @@ func writePlot(path string, res *results) error {
 
 	for m, metric := range metrics {
 		top := header + m*(plotChartH+plotGap)
+		left := plotMargin
 		for s, sc := range scs {
-			left := plotMargin + s*(chartW+plotGap)
-			drawChart(img, image.Rect(left, top, left+chartW, top+plotChartH),
-				sc.Name+": "+metric.title, sc.Name, targets, colors, res.Rows, metric.value)
+			drawChart(img, image.Rect(left, top, left+chartW[s], top+plotChartH),
+				sc.Name+": "+metric.title, sc.Name, chartTargets[s], colors, res.Rows, metric.value)
+			left += chartW[s] + plotGap
 		}
 	}
 
@@ -167,7 +186,7 @@ func drawChart(img *image.RGBA, r image.Rectangle, title, scenarioName string, t
 	slot := plot.Dx() / len(targets)
 	for i, t := range targets {
 		cx := plot.Min.X + i*slot + slot/2
-		name := clip(t, slot/plotCharW)
+		name := clip(barLabel(t), slot/plotCharW)
 		text(img, cx-len(name)*plotCharW/2, plot.Max.Y+15, name, plotInk)
 		if !ok[i] {
 			text(img, cx-3*plotCharW/2, plot.Max.Y-4, "n/a", plotFaint)
@@ -182,6 +201,15 @@ func drawChart(img *image.RGBA, r image.Rectangle, title, scenarioName string, t
 		label := fmtNum(vals[i])
 		text(img, cx-len(label)*plotCharW/2, plot.Max.Y-bh-4, label, plotInk)
 	}
+}
+
+// barLabel names a bar: a yatagarasu profile by its profile name alone
+// (the legend has the full target names), so that it fits its slot.
+func barLabel(t string) string {
+	if p, ok := strings.CutPrefix(t, targetYatagarasu+":"); ok {
+		return p
+	}
+	return t
 }
 
 // niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so the

@@ -45,6 +45,12 @@ type row struct {
 	// table, from Resilience, not in the main table or the ratios.
 	Faults     string            `json:"faults,omitempty"`
 	Resilience []resiliencePhase `json:"-"` // in results.Resilience
+	// Kind is the scenario's (scenario.Kind): "" for the closed loop of
+	// the main table, "open" for half, "idle" for idle10k, whose rows
+	// have tables of their own and no ratios in the main one.
+	Kind string `json:"kind,omitempty"`
+	// Idle holds the idle10k figures (Kind "idle").
+	Idle *idleResult `json:"idle,omitempty"`
 }
 
 // ratio compares a yatagarasu row with another target in the same scenario:
@@ -78,8 +84,17 @@ type results struct {
 	Ratios      []ratio    `json:"ratios"`
 	// Resilience is the resilience table: one entry per target and phase of
 	// the scenarios that break the origin.
-	Resilience  []resiliencePhase `json:"resilience,omitempty"`
-	Interrupted bool              `json:"interrupted,omitempty"`
+	Resilience []resiliencePhase `json:"resilience,omitempty"`
+	// Half is the half scenario: its rate, where it came from, its table
+	// and goal.
+	Half *halfRun `json:"half,omitempty"`
+	// OpenFiles are the harness's file limits; IdleNotes say why idle10k
+	// held fewer connections than it wanted, when it did.
+	OpenFiles *fdLimits `json:"open_files,omitempty"`
+	IdleNotes []string  `json:"idle_notes,omitempty"`
+	// CPUProfile is yatagarasu's CPU profile under the 1k load.
+	CPUProfile  *cpuProfile `json:"cpu_profile,omitempty"`
+	Interrupted bool        `json:"interrupted,omitempty"`
 }
 
 // isYatagarasu reports whether a target name is the proxy (any profile).
@@ -88,7 +103,10 @@ func isYatagarasu(name string) bool {
 }
 
 // computeRatios pairs every measured yatagarasu row with every measured
-// non-yatagarasu row of the same scenario.
+// non-yatagarasu row of the same scenario, and each profile's row
+// (yatagarasu:<profile>) with the public one (yatagarasu) too. Rows of
+// resilience, half and idle10k are left out: they have tables of their
+// own.
 func computeRatios(rows []row) []ratio {
 	div := func(a, b float64) float64 {
 		if b == 0 {
@@ -97,12 +115,17 @@ func computeRatios(rows []row) []ratio {
 		return a / b
 	}
 	var out []ratio
+	skip := func(r row) bool { return r.Error != "" || r.Faults != "" || r.Kind != "" }
 	for _, y := range rows {
-		if !isYatagarasu(y.Target) || y.Error != "" || y.Faults != "" {
+		if !isYatagarasu(y.Target) || skip(y) {
 			continue
 		}
 		for _, o := range rows {
-			if o.Scenario != y.Scenario || isYatagarasu(o.Target) || o.Error != "" || o.Faults != "" {
+			if o.Scenario != y.Scenario || skip(o) {
+				continue
+			}
+			// The other proxies, and for a profile the public row.
+			if isYatagarasu(o.Target) && (o.Target != targetYatagarasu || y.Target == targetYatagarasu) {
 				continue
 			}
 			out = append(out, ratio{
@@ -156,34 +179,66 @@ func resiliencePhases(rows []row) []resiliencePhase {
 	return out
 }
 
-// printTable writes the results table, the ratios and the resilience
-// table.
+// printTable writes the results table and the ratios, then the tables of
+// half, idle10k and the resilience scenarios, and where the CPU profile
+// is.
 func printTable(w io.Writer, res *results) {
-	perf := 0
+	perf, open, idle := 0, 0, 0
 	var resilienceFailed []string
 	for _, r := range res.Rows {
 		switch {
-		case r.Faults == "":
+		case r.Faults != "":
+			if r.Error != "" {
+				resilienceFailed = append(resilienceFailed, fmt.Sprintf("%s %s: %s", r.Scenario, r.Target, r.Error))
+			}
+		case r.Kind == kindOpen:
+			open++
+		case r.Kind == kindIdle:
+			idle++
+		default:
 			perf++
-		case r.Error != "":
-			resilienceFailed = append(resilienceFailed, fmt.Sprintf("%s %s: %s", r.Scenario, r.Target, r.Error))
 		}
 	}
-	if perf > 0 || len(res.Resilience) == 0 {
-		printPerfTable(w, res)
-	}
-	if len(res.Resilience) > 0 || len(resilienceFailed) > 0 {
-		if perf > 0 {
+	resilience := len(res.Resilience) > 0 || len(resilienceFailed) > 0
+	halfSkipped := res.Half != nil && res.Half.Skipped != ""
+	first := true
+	section := func() {
+		if !first {
 			fmt.Fprintln(w)
 		}
+		first = false
+	}
+	if perf > 0 || (open == 0 && idle == 0 && !resilience && !halfSkipped) {
+		section()
+		printPerfTable(w, res)
+	}
+	if (open > 0 && res.Half != nil) || halfSkipped {
+		section()
+		printHalf(w, res.Half)
+	}
+	if idle > 0 {
+		section()
+		printIdle(w, res)
+	}
+	if resilience {
+		section()
 		printResilience(w, res.Resilience)
 		for _, n := range resilienceFailed {
 			fmt.Fprintf(w, "FAILED %s\n", n)
 		}
-		if perf == 0 {
-			for _, s := range res.Skipped {
-				fmt.Fprintf(w, "%s: skipped (%s)\n", s.Target, s.Reason)
-			}
+	}
+	if perf == 0 {
+		for _, s := range res.Skipped {
+			fmt.Fprintf(w, "%s: skipped (%s)\n", s.Target, s.Reason)
+		}
+	}
+	if cp := res.CPUProfile; cp != nil {
+		section()
+		if cp.Error != "" {
+			fmt.Fprintf(w, "CPU profile of %s in %s: failed: %s\n", cp.Target, cp.Scenario, cp.Error)
+		} else {
+			fmt.Fprintf(w, "CPU profile of %s under the %s load (%ds, after the measured run): %s; go tool pprof -top: %s\n",
+				cp.Target, cp.Scenario, cp.Seconds, cp.File, cp.Top)
 		}
 	}
 }
@@ -194,7 +249,7 @@ func printPerfTable(w io.Writer, res *results) {
 	var notes []string
 	hasDirect := false
 	for _, r := range res.Rows {
-		if r.Faults != "" {
+		if r.Faults != "" || r.Kind != "" {
 			continue
 		}
 		name := r.Target

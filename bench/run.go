@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -28,6 +29,14 @@ type env struct {
 	clkTck      float64 // clock ticks per second for /proc/<pid>/stat
 	client      *http.Client
 	progress    io.Writer // progress lines (stderr); the report goes to stdout
+
+	// Filled while the scenarios run, for results.json: half's rate and
+	// where it came from, why idle10k held fewer connections than
+	// wanted, the CPU profile of the 1k run.
+	fd         fdLimits
+	half       *halfRun
+	idleNotes  []string
+	cpuProfile *cpuProfile
 }
 
 // start starts a child process with this run's pinning.
@@ -37,37 +46,111 @@ func (e *env) start(s procSpec) (*proc, error) { return startProc(s, e.tasksetPa
 const rssInterval = 100 * time.Millisecond
 
 // runAll measures every scenario against every target it applies to. It
-// stops early, returning what it has, when ctx ends.
+// stops early, returning what it has, when ctx ends. It settles what
+// depends on the run as it goes, in scs too (so results.json has it):
+// half's rate from the 1k row of yatagarasu, idle10k's connection count
+// from the file limits.
 func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []row {
 	var rows []row
-	for _, sc := range scs {
-		for _, t := range targetsFor(sc, targets) {
-			if ctx.Err() != nil {
-				return rows
+	for i := range scs {
+		sc := &scs[i]
+		switch sc.Kind {
+		case kindOpen:
+			h := halfRate(sc.RateOf, rows, slices.ContainsFunc(scs, func(s scenario) bool { return s.Calibration }))
+			e.half = &h
+			if h.Skipped != "" {
+				fmt.Fprintf(e.progress, "%-7s skipped: %s\n", sc.Name, h.Skipped)
+				continue
 			}
-			fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, t.name())
-			r := e.runOne(ctx, sc, t)
-			if ctx.Err() != nil {
-				// Interrupted mid-run: the row is not a measurement.
-				fmt.Fprintln(e.progress, "interrupted")
-				return rows
+			sc.Rate = h.Rate
+			fmt.Fprintf(e.progress, "%-7s offered rate R = %.0f req/s for every target (%g%% of yatagarasu's %.0f req/s in %s)\n",
+				sc.Name, h.Rate, 100*h.RateOf, h.Base, h.BaseFrom)
+		case kindIdle:
+			var names []string
+			for _, t := range targetsFor(*sc, targets) {
+				names = append(names, t.name())
 			}
-			switch {
-			case r.Error != "":
-				fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
-			case len(r.Resilience) > 0:
-				var parts []string
-				for _, p := range r.Resilience {
-					parts = append(parts, fmt.Sprintf("%s: %d requests, %.3f%% ok, %.3f up/req, p99 %s",
-						p.Phase, p.ClientRequests, p.SuccessPct, p.Amplification, fmtLatency(p.P99)))
-				}
-				fmt.Fprintln(e.progress, strings.Join(parts, "; "))
-			default:
-				fmt.Fprintf(e.progress, "%s req/s, %s µs CPU/req, %s MiB peak RSS, %d errors\n",
-					fmtNum(r.Load.ReqPerSec), fmtNum(r.CPUPerReqUS), fmtNum(r.PeakRSSMiB), r.Load.Errors)
+			n, why := planIdle(sc.Idle, e.fd, sc.Conns+poolHeadroom, names)
+			for _, w := range why {
+				fmt.Fprintf(e.progress, "%-7s %d connections, not %d: %s\n", sc.Name, n, sc.Idle, w)
 			}
-			rows = append(rows, r)
+			e.idleNotes = append(e.idleNotes, why...)
+			sc.Idle = n
 		}
+		rows = append(rows, e.runScenario(ctx, *sc, targets)...)
+		if ctx.Err() != nil {
+			return rows
+		}
+	}
+	return rows
+}
+
+// halfRate is half's rate: rateOf times yatagarasu's (public) req/s in the
+// 1k scenario measured before it, or why there is none. calibrated says
+// that 1k ran only for this (it was not selected).
+func halfRate(rateOf float64, rows []row, calibrated bool) halfRun {
+	h := halfRun{RateOf: rateOf}
+	for _, r := range rows {
+		if r.Scenario == "1k" && r.Target == targetYatagarasu && r.Kind == "" {
+			if r.Error != "" || r.Load.ReqPerSec <= 0 {
+				h.Skipped = "yatagarasu's 1k run, which sets the rate, failed"
+				return h
+			}
+			h.Base, h.BaseFrom = r.Load.ReqPerSec, "1k"
+		}
+	}
+	if h.Base == 0 {
+		h.Skipped = "no 1k figure of yatagarasu (public profile) to take half of: half needs the yatagarasu target"
+		return h
+	}
+	if calibrated {
+		h.BaseFrom = "1k (run for this only)"
+	}
+	h.Rate = h.RateOf * h.Base
+	return h
+}
+
+// runScenario measures one scenario against every target it applies to.
+// It stops early, returning what it has, when ctx ends.
+func (e *env) runScenario(ctx context.Context, sc scenario, targets []target) []row {
+	var rows []row
+	for _, t := range targetsFor(sc, targets) {
+		if ctx.Err() != nil {
+			return rows
+		}
+		fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, t.name())
+		profiled := e.cpuProfile
+		r := e.runOne(ctx, sc, t)
+		if ctx.Err() != nil {
+			// Interrupted mid-run: the row is not a measurement.
+			fmt.Fprintln(e.progress, "interrupted")
+			return rows
+		}
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
+		case len(r.Resilience) > 0:
+			var parts []string
+			for _, p := range r.Resilience {
+				parts = append(parts, fmt.Sprintf("%s: %d requests, %.3f%% ok, %.3f up/req, p99 %s",
+					p.Phase, p.ClientRequests, p.SuccessPct, p.Amplification, fmtLatency(p.P99)))
+			}
+			fmt.Fprintln(e.progress, strings.Join(parts, "; "))
+		case r.Idle != nil:
+			fmt.Fprintf(e.progress, "%d conns held (%d failed), RSS %s -> %s MiB, %.2f KiB/conn\n",
+				r.Idle.Opened, r.Idle.Failed, fmtNum(float64(r.Idle.RSSBeforeKiB)/1024), fmtNum(float64(r.Idle.RSSIdleKiB)/1024), r.Idle.KiBPerConn)
+		case r.Kind == kindOpen:
+			fmt.Fprintf(e.progress, "%s req/s of %s offered (%d unsent), p99 %s, p99.9 %s, %s µs CPU/req, %d errors\n",
+				fmtNum(r.Load.ReqPerSec), fmtNum(sc.Rate), r.Load.Unsent, fmtLatency(r.Load.P99), fmtLatency(r.Load.P999),
+				fmtNum(r.CPUPerReqUS), r.Load.Errors)
+		default:
+			fmt.Fprintf(e.progress, "%s req/s, %s µs CPU/req, %s MiB peak RSS, %d errors\n",
+				fmtNum(r.Load.ReqPerSec), fmtNum(r.CPUPerReqUS), fmtNum(r.PeakRSSMiB), r.Load.Errors)
+		}
+		if e.cpuProfile != profiled {
+			fmt.Fprintln(e.progress, e.cpuProfile.progressLine())
+		}
+		rows = append(rows, r)
 	}
 	return rows
 }
@@ -86,7 +169,7 @@ func faultsLabel(sc scenario) string {
 // runOne measures one scenario against one target with a fresh origin and
 // a fresh target process, both stopped before it returns.
 func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
-	r := row{Scenario: sc.Name, Target: t.name(), Faults: faultsLabel(sc)}
+	r := row{Scenario: sc.Name, Target: t.name(), Faults: faultsLabel(sc), Kind: sc.Kind}
 	fail := func(err error) row {
 		r.Error = err.Error()
 		return r
@@ -106,6 +189,9 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	}
 	defer rt.stop()
 	r.Measured = rt.what
+	if sc.Kind == kindIdle {
+		return e.measureIdle(ctx, sc, rt, r)
+	}
 
 	loader, warmLoader := e.loader, e.loader
 	if sc.Requests > 0 {
@@ -113,6 +199,9 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	}
 	if sc.resilience() {
 		loader, warmLoader = loaderGo, loaderGo // only it counts responses by status
+	}
+	if sc.Rate > 0 {
+		loader, warmLoader = loaderGo, loaderGo // only it has an open loop
 	}
 	// In a resilience scenario the proxy's metrics are read around each
 	// phase: m0 before the warm-up, m1 before the run, m2 after it.
@@ -138,7 +227,7 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	var opening loadResult
 	if warmFor > 0 {
 		warm := loadSpec{URL: rt.baseURL + "/bench/" + sc.WarmupObject, Conns: sc.Conns,
-			Duration: warmFor, Headers: rt.headers}
+			Duration: warmFor, Rate: sc.Rate, Headers: rt.headers}
 		if opening, err = e.runLoad(ctx, warmLoader, warm, dir, warmTag); err != nil {
 			return fail(fmt.Errorf("bench: %s: %w", warmTag, err))
 		}
@@ -168,7 +257,7 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 	sampler := sampleRSS(rt.measured.pid(), rssInterval)
 	t0 := time.Now()
 	spec := loadSpec{URL: rt.baseURL + "/bench/" + sc.Object, Conns: sc.Conns, Duration: sc.Duration,
-		Requests: sc.Requests, Headers: rt.headers}
+		Requests: sc.Requests, Rate: sc.Rate, Headers: rt.headers}
 	res, loadErr := e.runLoad(ctx, loader, spec, dir, "run")
 	wall := time.Since(t0)
 	peak := sampler.stop()
@@ -223,6 +312,12 @@ func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
 		r.UpstreamPerReq = float64(upstream) / float64(res.Requests)
 	}
 
+	// The hot path's CPU profile, under the same load again, once the
+	// measured run is over and read.
+	if y, ok := t.(*yatagarasuTarget); ok && sc.Name == "1k" && sc.Kind == "" && !sc.Calibration &&
+		t.name() == targetYatagarasu && e.cpuProfile == nil {
+		e.cpuProfile = e.captureCPUProfile(ctx, sc, y, rt, loader, spec, dir)
+	}
 	if !sc.resilience() {
 		return r
 	}

@@ -538,7 +538,7 @@ func validateConfig(ctx context.Context, bin, path, cfg string) error {
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "-validate", "-config", path).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("bench: yatagarasu refuses the soak config %s: %v\n%s\n%s", path, err, indent(strings.TrimSpace(string(out)), "    "), cfg)
+		return fmt.Errorf("bench: yatagarasu refuses the generated config %s: %v\n%s\n%s", path, err, indent(strings.TrimSpace(string(out)), "    "), cfg)
 	}
 	return nil
 }

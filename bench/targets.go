@@ -49,12 +49,32 @@ func (directTarget) start(_ context.Context, _ *env, _ scenario, o *originProc, 
 	return &running{baseURL: "http://" + o.addr, measured: o.proc, what: "origin", stop: func() {}}, nil
 }
 
-// targetsFor returns what scenario sc measures: every target, or for a
-// resilience scenario only direct (when the origin is alive: its raw
+// targetsFor returns what scenario sc measures: every target; for a
+// large-object scenario (PublicOnly) yatagarasu only once, with the public
+// profile; for the calibration run of half yatagarasu (public) alone; for
+// a resilience scenario only direct (when the origin is alive: its raw
 // failure rate) and yatagarasu once, with the scenario's profile instead of
 // -profiles. nginx and haproxy neither retry nor break circuits here, so a
 // comparison would say nothing.
 func targetsFor(sc scenario, targets []target) []target {
+	if sc.PublicOnly || sc.Calibration {
+		var out []target
+		proxied := false
+		for _, t := range targets {
+			y, ok := t.(*yatagarasuTarget)
+			switch {
+			case !ok:
+				if !sc.Calibration {
+					out = append(out, t)
+				}
+			case !proxied:
+				pub, _ := profileNamed(profilePublic)
+				out = append(out, &yatagarasuTarget{bin: y.bin, prof: pub})
+				proxied = true
+			}
+		}
+		return out
+	}
 	if !sc.resilience() {
 		return targets
 	}

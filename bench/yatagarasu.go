@@ -25,7 +25,7 @@ type yatagarasuTarget struct {
 // name is "yatagarasu" for the public profile, "yatagarasu:<profile>"
 // otherwise, so ratios always find the plain proxy under its plain name.
 func (t *yatagarasuTarget) name() string {
-	if t.prof.Name == "public" {
+	if t.prof.Name == profilePublic {
 		return targetYatagarasu
 	}
 	return targetYatagarasu + ":" + t.prof.Name
@@ -36,7 +36,15 @@ type yatagarasuParams struct {
 	Port       int    // client-facing port on 127.0.0.1
 	OriginAddr string // host:port of the origin
 	PoolSize   int    // upstream connections: client connections + headroom
+	// AdminToken, when set, is written as [admin] token: it opens
+	// /admin/pprof/ (the CPU profile of the 1k run). Without it the admin
+	// endpoints do not exist. It costs nothing on other paths.
+	AdminToken string
 }
+
+// benchAdminToken is the [admin] token of the measured proxies. They listen
+// on 127.0.0.1 for one run only: a fixed value is enough.
+const benchAdminToken = "bench-admin-token-0123456789abcdef"
 
 // yatagarasuConfig renders the proxy's config: the one place its TOML is
 // written, so a later feature only adds a profile. Durations in that format
@@ -47,7 +55,7 @@ func yatagarasuConfig(p yatagarasuParams, prof profile) string {
 [server]
 address = "127.0.0.1"
 port = %d
-%s
+%s%s
 [[buckets]]
 name = "bench"
 path_prefix = "/bench"
@@ -60,7 +68,7 @@ access_key = "AKIDBENCH"
 secret_key = "bench-secret"
 connection_pool_size = %d
 max_idle_connections = %d
-`, prof.Name, p.Port, serverExtra(prof), p.OriginAddr, p.PoolSize, p.PoolSize)
+`, prof.Name, p.Port, serverExtra(prof), adminTable(p.AdminToken), p.OriginAddr, p.PoolSize, p.PoolSize)
 	if prof.TOML != "" {
 		b.WriteString("\n# profile " + prof.Name + "\n")
 		b.WriteString(strings.TrimRight(prof.TOML, "\n") + "\n")
@@ -77,6 +85,14 @@ func serverExtra(prof profile) string {
 	return ""
 }
 
+// adminTable is the [admin] table for token, "" without one.
+func adminTable(token string) string {
+	if token == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n[admin]\ntoken = %q\n", token)
+}
+
 // poolHeadroom is added to the client connection count for the upstream
 // pool, so the proxy never waits for an upstream connection.
 const poolHeadroom = 16
@@ -86,7 +102,8 @@ func (t *yatagarasuTarget) start(ctx context.Context, e *env, sc scenario, o *or
 	if err != nil {
 		return nil, err
 	}
-	cfg := yatagarasuConfig(yatagarasuParams{Port: port, OriginAddr: o.addr, PoolSize: sc.Conns + poolHeadroom}, t.prof)
+	cfg := yatagarasuConfig(yatagarasuParams{Port: port, OriginAddr: o.addr, PoolSize: sc.Conns + poolHeadroom,
+		AdminToken: benchAdminToken}, t.prof)
 	cfgPath := filepath.Join(dir, "yatagarasu.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("bench: write yatagarasu config: %w", err)
@@ -110,6 +127,24 @@ func (t *yatagarasuTarget) start(ctx context.Context, e *env, sc scenario, o *or
 	}
 	return &running{baseURL: base, measured: p, what: "proxy", headers: t.prof.Headers, stop: p.stop,
 		metricsURL: base + "/metrics"}, nil
+}
+
+// validateProfiles checks the config of every profile with the proxy's
+// own `yatagarasu -validate` (as a run would write it, on placeholder
+// ports) before anything is measured, so a key in the wrong table fails
+// the run at once rather than a row later.
+func validateProfiles(ctx context.Context, bin, dir string, profs []profile) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: work dir: %w", err)
+	}
+	for _, p := range profs {
+		cfg := yatagarasuConfig(yatagarasuParams{Port: 18080, OriginAddr: "127.0.0.1:19000", PoolSize: 64 + poolHeadroom,
+			AdminToken: benchAdminToken}, p)
+		if err := validateConfig(ctx, bin, filepath.Join(dir, p.Name+".toml"), cfg); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // buildYatagarasu runs `go build -o <out>/yatagarasu ./cmd/yatagarasu`
