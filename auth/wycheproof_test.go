@@ -12,10 +12,24 @@ import (
 	"unicode/utf8"
 )
 
-// wycheproofPath is C2SP/wycheproof's JWS vectors (see
-// /work/shared/corpora/SOURCES.md). The payloads are not JWT claim sets, so
-// the vectors exercise the signature layer: parseCompact and verifySignature.
-const wycheproofPath = "/work/shared/corpora/jws/wycheproof_json_web_signature_test.json"
+// wycheproofPath is C2SP/wycheproof's JWS vectors (see the corpora's
+// SOURCES.md), in $YATAGARASU_CORPORA, else shared/corpora beside the
+// repository. The payloads are not JWT claim sets, so the vectors exercise
+// the signature layer: parseCompact and verifySignature.
+var wycheproofPath = corporaFile("jws/wycheproof_json_web_signature_test.json")
+
+// corporaFile is name in the shared corpora: $YATAGARASU_CORPORA, then
+// ../shared/corpora from the repository root (the tests run in auth/), then
+// the workspace's /work/shared/corpora.
+func corporaFile(name string) string {
+	if d := os.Getenv("YATAGARASU_CORPORA"); d != "" {
+		return d + "/" + name
+	}
+	if _, err := os.Stat("../../shared/corpora/SOURCES.md"); err == nil {
+		return "../../shared/corpora/" + name
+	}
+	return "/work/shared/corpora/" + name
+}
 
 type wycheproofFile struct {
 	NumberOfTests int               `json:"numberOfTests"`

@@ -143,7 +143,7 @@ func TestSelectProfiles(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "public", list: "public", want: []string{"public"}},
-		{name: "default", list: defaultProfiles, want: []string{"public", "noaccesslog", "limits", "auth-hs256", "auth-es256"}},
+		{name: "default", list: defaultProfiles, want: []string{"public", "noaccesslog", "keepbuffers", "limits", "auth-hs256", "auth-es256"}},
 		{name: "keepbuffers", list: "keepbuffers,public", want: []string{"keepbuffers", "public"}},
 		{name: "duplicates dropped", list: "public, public", want: []string{"public"}},
 		{name: "unknown", list: "auth-rs999", wantErr: true},

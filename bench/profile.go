@@ -41,7 +41,7 @@ const profilePublic = "public"
 
 // The config profiles measured by default (-profiles) in the 1 KiB
 // scenarios.
-const defaultProfiles = "public,noaccesslog,limits,auth-hs256,auth-es256"
+const defaultProfiles = "public,noaccesslog,keepbuffers,limits,auth-hs256,auth-es256"
 
 // profiles are the known profiles, in -profiles order of preference.
 var profiles = []profile{

@@ -27,8 +27,22 @@ import (
 	"yatagarasu/config"
 )
 
-// corporaDir holds the external payload corpora (see its SOURCES.md).
-const corporaDir = "/work/shared/corpora"
+// corporaDir holds the external payload corpora (see its SOURCES.md):
+// $YATAGARASU_CORPORA, else shared/corpora beside the repository.
+var corporaDir = findCorpora()
+
+// findCorpora locates the corpora: $YATAGARASU_CORPORA, then
+// ../shared/corpora from the repository root (the tests run in gateway/),
+// then the workspace's /work/shared/corpora.
+func findCorpora() string {
+	if d := os.Getenv("YATAGARASU_CORPORA"); d != "" {
+		return d
+	}
+	if _, err := os.Stat("../../shared/corpora/SOURCES.md"); err == nil {
+		return "../../shared/corpora"
+	}
+	return "/work/shared/corpora"
+}
 
 // secEnv is a gateway with injection blocking on, as in production (newEnv
 // leaves Options.BlockInjection false), in front of an origin that counts

@@ -132,10 +132,7 @@ value = ["reader", "admin"]
 		}
 	})
 	t.Run("aws cli with the token as its session token", func(t *testing.T) {
-		aws := findAWSCLI()
-		if aws == "" {
-			t.Skip("aws CLI not installed (Debian package awscli); `apt-get install awscli` to run this test")
-		}
+		aws := requireClient(t, "aws")
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "config")
 		if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"), 0o600); err != nil {

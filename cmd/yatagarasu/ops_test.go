@@ -141,16 +141,6 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// findAWSCLI returns Debian's aws CLI, or another that runs, or "".
-func findAWSCLI() string {
-	for _, c := range []string{"/usr/bin/aws", "aws"} {
-		if p, err := exec.LookPath(c); err == nil && exec.Command(p, "--version").Run() == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 func TestRealClientsDownloadThroughProxy(t *testing.T) {
 	p := startProxy(t, bucketTOML("media", "/media", mediaBucket, ""), nodeOptions{})
 	body := bytes.Repeat([]byte("yatagarasu "), 100_000)
@@ -158,10 +148,7 @@ func TestRealClientsDownloadThroughProxy(t *testing.T) {
 	dir := t.TempDir()
 
 	t.Run("aws cli", func(t *testing.T) {
-		aws := findAWSCLI()
-		if aws == "" {
-			t.Skip("aws CLI not installed (Debian package awscli); `apt-get install awscli` to run this test")
-		}
+		aws := requireClient(t, "aws")
 		cfg := filepath.Join(dir, "aws-config")
 		if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"), 0o600); err != nil {
 			t.Fatal(err)
