@@ -194,8 +194,7 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *
 		tc.uses++
 		reused := tc.uses > 1
 
-		_ = conn.SetWriteDeadline(deadline)
-		_ = conn.SetReadDeadline(deadline)
+		_ = conn.SetDeadline(deadline) // both directions in one timer update
 		bw := u.client.AcquireWriter(conn)
 		err = req.Write(bw)
 		if err == nil {

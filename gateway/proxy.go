@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"io"
-	"net"
 	"sync"
 	"time"
 
@@ -130,7 +129,7 @@ func (r *request) WriteTo(w io.Writer) (int64, error) {
 	if r.conn == nil {
 		return io.Copy(w, struct{ io.Reader }{r})
 	}
-	if tc, ok := r.conn.(*net.TCPConn); ok {
+	if tc := tcpConn(r.conn); tc != nil {
 		if n, werr, handled := r.body.SpliceTo(tc, r.t.Settings.StreamIdleTimeout); handled {
 			if werr != nil {
 				return n, werr

@@ -439,6 +439,7 @@ func (n *node) listen(name, addr string, h fasthttp.RequestHandler) error {
 	if err != nil {
 		return fmt.Errorf("%s listener: %w", name, err)
 	}
+	ln = gateway.PrefetchListener(ln)
 	srv := n.gw.NewServer("yatagarasu", h)
 	n.servers = append(n.servers, srv)
 	n.lns = append(n.lns, ln)

@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// With idle buffers released (fasthttp's ReduceMemoryUsage), fasthttp waits
+// for a keep-alive connection's next request by reading one byte, then reads
+// the rest of the request through a fresh buffer: two read system calls per
+// request where one would do. A prefetchConn answers that one-byte read with
+// a whole read into a pooled buffer taken only once the socket is readable,
+// and serves the next read from it, so the idle connection still holds no
+// buffer and the request costs one read.
+
+// prefetchSize is the pooled buffer of one read: a typical request fits; a
+// larger one continues with plain reads.
+const prefetchSize = 4 << 10
+
+// prefetchBelow is the read size below which a read is a probe worth
+// answering from a prefetched buffer (fasthttp's is one byte; its buffered
+// reads ask for the whole read buffer).
+const prefetchBelow = 64
+
+var prefetchPool = sync.Pool{New: func() any { return new([prefetchSize]byte) }}
+
+// prefetchListener wraps the TCP connections it accepts in prefetchConn.
+type prefetchListener struct{ net.Listener }
+
+// PrefetchListener returns ln whose TCP connections answer fasthttp's
+// one-byte probe for the next request with a single whole read (see
+// prefetchConn). Use it with a server made with idle buffers released; with
+// buffers kept, fasthttp never probes and the wrapper only passes reads
+// through.
+func PrefetchListener(ln net.Listener) net.Listener { return prefetchListener{ln} }
+
+func (l prefetchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return c, nil
+	}
+	pc := &prefetchConn{TCPConn: tc, raw: raw}
+	pc.fillFn = pc.fill // once per connection: a closure per read would allocate
+	return pc, nil
+}
+
+// prefetchConn is a client TCP connection whose small reads (fasthttp's
+// one-byte probe) read as much as has arrived into a pooled buffer and return
+// it over this and the following reads. The buffer is taken only when the
+// socket has data and given back once drained, so an idle connection holds
+// none (a buffer still held at Close is left to the collector: Close may run
+// concurrently with Read). All other methods are the TCP connection's. One
+// reader at a time, as fasthttp reads.
+type prefetchConn struct {
+	*net.TCPConn
+	raw      syscall.RawConn
+	fillFn   func(fd uintptr) bool // c.fill
+	buf      *[prefetchSize]byte   // nil when nothing is prefetched
+	off, end int                   // unread bytes: buf[off:end]
+	n        int                   // the last fill's read result
+	rerr     error                 // and its error
+}
+
+func (c *prefetchConn) Read(p []byte) (int, error) {
+	if c.buf != nil {
+		n := copy(p, c.buf[c.off:c.end])
+		c.off += n
+		if c.off == c.end {
+			prefetchPool.Put(c.buf)
+			c.buf = nil
+		}
+		return n, nil
+	}
+	if len(p) == 0 || len(p) >= prefetchBelow {
+		return c.TCPConn.Read(p)
+	}
+	// raw.Read calls fill until it returns true, waiting for the socket to
+	// be readable (and honouring the read deadline) in between.
+	c.n, c.rerr = 0, nil
+	err := c.raw.Read(c.fillFn)
+	switch {
+	case err != nil:
+		return 0, err
+	case c.rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+	case c.n <= 0:
+		return 0, io.EOF
+	}
+	return c.Read(p)
+}
+
+// fill is one read attempt on the socket: into a pooled buffer, kept when
+// data came, given back on EAGAIN (false: wait for readability and call
+// again), end of stream or error.
+//
+// It always tries the read first: the poller forgets a readiness it saw
+// before the wait began (prepareRead resets it), so waiting before trying
+// could wait for an edge that already passed.
+func (c *prefetchConn) fill(fd uintptr) bool {
+	b := prefetchPool.Get().(*[prefetchSize]byte)
+	var n int
+	var err error
+	for {
+		n, err = syscall.Read(int(fd), b[:])
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		prefetchPool.Put(b)
+		return false
+	}
+	c.n, c.rerr = n, err
+	if n > 0 {
+		c.buf, c.off, c.end = b, 0, n
+	} else {
+		prefetchPool.Put(b)
+	}
+	return true
+}
+
+// tcpConn returns the TCP connection under a client connection, or nil.
+func tcpConn(c net.Conn) *net.TCPConn {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		return c
+	case *prefetchConn:
+		return c.TCPConn
+	}
+	return nil
+}
