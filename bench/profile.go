@@ -48,7 +48,7 @@ var profiles = []profile{
 	{Name: profilePublic, Doc: "anonymous GETs of a public bucket; no extra config (the access log is on: its default)"},
 	{Name: "noaccesslog", Doc: "public with the access log off ([log] access = false): the difference to public is what the log costs",
 		TOML: "[log]\naccess = false\n"},
-	{Name: "keepbuffers", Doc: "public with release_idle_buffers = false: idle keep-alive connections keep their buffers (no extra read syscall and 8-byte allocation per request; more memory per idle connection, see idle10k)",
+	{Name: "keepbuffers", Doc: "public with release_idle_buffers = false: idle keep-alive connections keep their buffers (no 8-byte allocation per request; more memory per idle connection, see idle10k)",
 		Server: "release_idle_buffers = false"},
 	{Name: "limits", Doc: "every admission check configured, none tripping: server and bucket concurrency caps, global, per-IP and bucket rate limits, the circuit breaker at its defaults written out",
 		Server: limitsServerTOML, TOML: limitsBucketTOML},

@@ -85,8 +85,8 @@ type Options struct {
 	// (max_uri_length + max_header_size). Zero fields take config defaults.
 	Limits config.Limits
 	// KeepIdleBuffers keeps each keep-alive connection's buffers while it is
-	// idle ([server] release_idle_buffers = false): no extra read or
-	// allocation per request, ~24 KiB more per idle connection.
+	// idle ([server] release_idle_buffers = false): no allocation per
+	// request, ~13 KiB more per idle connection.
 	KeepIdleBuffers bool
 	// Pressure, when non-nil, is the resource monitor's level: at Critical
 	// per-request histograms and access-log lines stop, at Exhausted new
