@@ -44,12 +44,13 @@ type options struct {
 	faultSeed   uint64
 
 	// The soak (-soak, soak.go): a long-lived proxy under load and reloads.
-	soak         bool
-	soakRequests int64
-	soakReloads  int
-	soakDuration time.Duration // > 0: the request phase runs this long instead of soakRequests
-	soakWarmup   time.Duration
-	soakStreams  string
+	soak            bool
+	soakRequests    int64
+	soakReloads     int
+	soakDuration    time.Duration // > 0: the request phase runs this long instead of soakRequests
+	soakWarmup      time.Duration
+	soakReloadEvery time.Duration
+	soakStreams     string
 }
 
 func main() {
@@ -106,6 +107,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Int64Var(&o.soakRequests, "soak-requests", 1_000_000, "soak: 1 KiB GETs of the request phase")
 	fs.IntVar(&o.soakReloads, "soak-reloads", 1000, "soak: config reloads (POST /admin/reload) while load runs")
 	fs.DurationVar(&o.soakDuration, "soak-duration", 0, "soak: run the request phase this long instead of -soak-requests (e.g. 24h)")
+	fs.DurationVar(&o.soakReloadEvery, "soak-reload-every", 0, "soak: start a reload this often (0: back to back), e.g. 500ms for a steady reload rate")
 	fs.DurationVar(&o.soakWarmup, "soak-warmup", 10*time.Second, "soak: load at the start of the request and reload phases whose samples the growth figures exclude")
 	fs.StringVar(&o.soakStreams, "soak-streams", "1g,5g", "soak: objects streamed once each through the proxy after the reloads (comma list of sizes, or none)")
 	if err := fs.Parse(args); err != nil {

@@ -197,6 +197,7 @@ type soakResults struct {
 	Requests    int64     `json:"soak_requests"` // 0 when Duration is set
 	Duration    string    `json:"soak_duration,omitempty"`
 	Reloads     int       `json:"soak_reloads"`
+	ReloadEvery string    `json:"soak_reload_every,omitempty"` // "" when back to back
 	Warmup      string    `json:"warmup"`
 	StreamList  []string  `json:"stream_objects"`
 	Configs     []string  `json:"configs"` // the variants' TOML, start variant first
@@ -216,8 +217,8 @@ type soakResults struct {
 
 // checkSoakOptions validates the soak flags.
 func checkSoakOptions(o options) error {
-	if o.soakDuration < 0 || o.soakWarmup < 0 || o.soakReloads < 0 {
-		return errors.New("bench: -soak-duration, -soak-warmup and -soak-reloads must be >= 0")
+	if o.soakDuration < 0 || o.soakWarmup < 0 || o.soakReloads < 0 || o.soakReloadEvery < 0 {
+		return errors.New("bench: -soak-duration, -soak-warmup, -soak-reloads and -soak-reload-every must be >= 0")
 	}
 	if o.soakDuration == 0 && o.soakRequests < 1 {
 		return errors.New("bench: -soak-requests must be >= 1 (or set -soak-duration)")
@@ -274,6 +275,9 @@ func runSoak(ctx context.Context, opts options) int {
 	}
 	if opts.soakDuration > 0 {
 		res.Requests, res.Duration = 0, opts.soakDuration.String()
+	}
+	if opts.soakReloadEvery > 0 {
+		res.ReloadEvery = opts.soakReloadEvery.String()
 	}
 	bin, err := buildYatagarasu(ctx, e, e.progress)
 	if err != nil {
@@ -742,9 +746,11 @@ func (e *env) awaitLoad(ctx context.Context, g *goLoadRun, s *soakSampler) (load
 	}
 }
 
-// soakReloadLoop waits for the warm-up, then sends -soak-reloads reloads
-// back to back, each after rewriting the config file with the next
-// variant. It stops early when ctx ends (the load ended).
+// soakReloadLoop waits for the warm-up, then sends -soak-reloads reloads,
+// back to back or, with -soak-reload-every, reload i at first + i × every
+// (at once when the previous one took longer), each after rewriting the
+// config file with the next variant. It stops early when ctx ends (the load
+// ended).
 func (e *env) soakReloadLoop(ctx context.Context, sp *soakProxy, s *soakSampler) *soakReloads {
 	r := &soakReloads{Requested: e.opts.soakReloads}
 	sleepCtx(ctx, e.opts.soakWarmup)
@@ -761,6 +767,14 @@ func (e *env) soakReloadLoop(ctx context.Context, sp *soakProxy, s *soakSampler)
 	s.setPhase(soakPhaseReload, first)
 	var ms []float64
 	for i := 0; i < e.opts.soakReloads && ctx.Err() == nil; i++ {
+		if every := e.opts.soakReloadEvery; every > 0 && i > 0 {
+			if wait := time.Until(first.Add(time.Duration(i) * every)); wait > 0 {
+				sleepCtx(ctx, wait)
+				if ctx.Err() != nil {
+					break
+				}
+			}
+		}
 		v, change := soakReloadVariant(i, sp.params.Conns)
 		rec := soakReload{N: i + 1, Change: change}
 		if err := sp.writeConfig(v); err != nil {

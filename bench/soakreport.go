@@ -33,7 +33,11 @@ func printSoakHeader(w io.Writer, res *soakResults) {
 	}
 	fmt.Fprintf(w, "phases:  1. requests: %s over %d connections (go loader)\n", req, res.Conns)
 	if res.Reloads > 0 {
-		fmt.Fprintf(w, "         2. reloads: %d x POST /admin/reload back to back under the same load, cycling add extra / bench limits / remove extra / limits back\n", res.Reloads)
+		pace := "back to back"
+		if res.ReloadEvery != "" {
+			pace = "one every " + res.ReloadEvery
+		}
+		fmt.Fprintf(w, "         2. reloads: %d x POST /admin/reload %s under the same load, cycling add extra / bench limits / remove extra / limits back\n", res.Reloads, pace)
 	}
 	if len(res.StreamList) > 0 {
 		fmt.Fprintf(w, "         3. streams: one GET of each of %s on one connection, through the soaked proxy, then a fresh one\n", strings.Join(res.StreamList, ", "))
