@@ -250,42 +250,48 @@ type clientEnv struct {
 func (c clientEnv) aws(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := requireClient(t, "aws")
-	cfg := filepath.Join(c.dir, "aws-config")
-	_ = os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"), 0o600)
+	cfg := c.file(t, "aws-config", "[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n")
 	cmd := exec.Command(bin, append([]string{"--endpoint-url", c.url}, args...)...)
 	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE="+cfg, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(c.dir, "none"),
 		"AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy", "AWS_EC2_METADATA_DISABLED=true")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("aws %v: %v\n%s", args, err, out)
-	}
-	return out
+	return runClient(t, cmd)
 }
 
 func (c clientEnv) rclone(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := requireClient(t, "rclone")
-	conf := filepath.Join(c.dir, "rclone.conf")
-	_ = os.WriteFile(conf, []byte(fmt.Sprintf("[y]\ntype = s3\nprovider = Other\nenv_auth = false\naccess_key_id = dummy\nsecret_access_key = dummy\nendpoint = %s\nforce_path_style = true\n", c.url)), 0o600)
+	conf := c.file(t, "rclone.conf", fmt.Sprintf("[y]\ntype = s3\nprovider = Other\nenv_auth = false\naccess_key_id = dummy\nsecret_access_key = dummy\nendpoint = %s\nforce_path_style = true\n", c.url))
 	cmd := exec.Command(bin, append([]string{"--config", conf}, args...)...)
 	cmd.Env = withoutEnv(os.Environ(), "AWS_CA_BUNDLE")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("rclone %v: %v\n%s", args, err, out)
-	}
-	return out
+	return runClient(t, cmd)
 }
 
 func (c clientEnv) s3cmd(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin := requireClient(t, "s3cmd")
 	host := strings.TrimPrefix(c.url, "http://")
-	conf := filepath.Join(c.dir, "s3cfg")
-	_ = os.WriteFile(conf, []byte(fmt.Sprintf("[default]\naccess_key = dummy\nsecret_key = dummy\nhost_base = %s\nhost_bucket = %s\nuse_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n", host, host)), 0o600)
-	cmd := exec.Command(bin, append([]string{"-c", conf}, args...)...)
+	conf := c.file(t, "s3cfg", fmt.Sprintf("[default]\naccess_key = dummy\nsecret_key = dummy\nhost_base = %s\nhost_bucket = %s\nuse_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n", host, host))
+	return runClient(t, exec.Command(bin, append([]string{"-c", conf}, args...)...))
+}
+
+// file writes a client's configuration file into the env's folder and
+// returns its path.
+func (c clientEnv) file(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(c.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runClient runs a client command and returns its combined output, failing t
+// with that output when the command fails.
+func runClient(t *testing.T, cmd *exec.Cmd) []byte {
+	t.Helper()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("s3cmd %v: %v\n%s", args, err, out)
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(cmd.Path), cmd.Args[1:], err, out)
 	}
 	return out
 }
