@@ -24,19 +24,11 @@ func TestReloadsLetGoOfOldBuckets(t *testing.T) {
 	o := startFaultOrigin(t, func(n int64, c net.Conn) bool { return reply(c, 200, "", "ok") })
 	base := faultBucket("main", o.addr, "idle_timeout = \"1s\"\n")
 	p := startLive(t, base)
-	var made, collected atomic.Int64
-	var alive sync.Map       // label → true until collected
-	seen := map[any]string{} // bucket → label
+	tr := newCollectTracker()
 	reload := 0
 	track := func() {
 		for _, b := range p.buckets() {
-			if seen[b] == "" {
-				made.Add(1)
-				label := fmt.Sprintf("%s@reload%d", b.Name(), reload)
-				seen[b] = label
-				alive.Store(label, true)
-				runtime.AddCleanup(b, func(label string) { collected.Add(1); alive.Delete(label) }, label)
-			}
+			tr.track(b, fmt.Sprintf("%s@reload%d", b.Name(), reload))
 		}
 	}
 	track()
@@ -61,22 +53,11 @@ func TestReloadsLetGoOfOldBuckets(t *testing.T) {
 		reload = i + 1
 		track()
 	}
-	live := int64(len(p.buckets()))
 	for _, b := range p.buckets() {
-		alive.Delete(seen[b]) // not retired
+		tr.keep(b) // not retired
 	}
-	clear(seen)            // the test's own references
 	p.node.retiring.Wait() // every retired bucket drained and stopped
-	deadline := time.Now().Add(10 * time.Second)
-	for collected.Load() < made.Load()-live && time.Now().Before(deadline) {
-		runtime.GC()
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got, want := collected.Load(), made.Load()-live; got < want {
-		var left []string
-		alive.Range(func(k, _ any) bool { left = append(left, k.(string)); return true })
-		t.Errorf("%d of %d retired buckets were collected; still reachable: %v", got, want, left)
-	}
+	tr.check(t, "retired")
 }
 
 // TestEvictedDynamicBucketsAreCollected: a pass-through rule's real bucket
@@ -97,9 +78,7 @@ force_path_style = true
 access_key = "AK"
 secret_key = "SK"
 `, o.addr))
-	var made, collected atomic.Int64
-	var alive sync.Map // label → true until collected
-	seen := map[any]string{}
+	tr := newCollectTracker()
 	const requests = 30
 	for i := range requests {
 		// Three names in turn through two places: every request evicts one.
@@ -107,28 +86,58 @@ secret_key = "SK"
 		if resp, body := do(t, "GET", p.url+"/"+name+"/k"); resp.StatusCode != 200 {
 			t.Fatalf("GET /%s/k: %d %s", name, resp.StatusCode, body)
 		}
-		p.node.dyn.Each(func(b *buckets.Bucket) {
-			if seen[b] == "" {
-				made.Add(1)
-				label := fmt.Sprintf("%s@request%d", b.Name(), i)
-				seen[b] = label
-				alive.Store(label, true)
-				runtime.AddCleanup(b, func(label string) { collected.Add(1); alive.Delete(label) }, label)
-			}
-		})
+		p.node.dyn.Each(func(b *buckets.Bucket) { tr.track(b, fmt.Sprintf("%s@request%d", b.Name(), i)) })
 	}
-	var live int64
-	p.node.dyn.Each(func(b *buckets.Bucket) { live++; alive.Delete(seen[b]) })
-	clear(seen)
+	p.node.dyn.Each(tr.keep)
 	p.node.retiring.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for collected.Load() < made.Load()-live && time.Now().Before(deadline) {
+	tr.check(t, "evicted")
+}
+
+// collectTracker watches buckets for collection by the GC: each tracked one
+// gets a cleanup that marks it collected. Not safe for concurrent track and
+// keep calls; the cleanups may run on any goroutine.
+type collectTracker struct {
+	made, collected atomic.Int64
+	alive           sync.Map                   // label → true until collected
+	seen            map[*buckets.Bucket]string // bucket → label, until check
+	live            int64                      // kept: not expected to be collected
+}
+
+func newCollectTracker() *collectTracker {
+	return &collectTracker{seen: map[*buckets.Bucket]string{}}
+}
+
+// track starts watching b under label, once per bucket.
+func (c *collectTracker) track(b *buckets.Bucket, label string) {
+	if c.seen[b] != "" {
+		return
+	}
+	c.made.Add(1)
+	c.seen[b] = label
+	c.alive.Store(label, true)
+	runtime.AddCleanup(b, func(label string) { c.collected.Add(1); c.alive.Delete(label) }, label)
+}
+
+// keep marks b as still in use: it is not expected to be collected.
+func (c *collectTracker) keep(b *buckets.Bucket) {
+	c.live++
+	c.alive.Delete(c.seen[b])
+}
+
+// check drops the tracker's own references, then waits (GC by GC, up to 10
+// s) until every tracked bucket not kept was collected, and fails t naming
+// those still reachable; what says what they are ("retired", "evicted").
+func (c *collectTracker) check(t *testing.T, what string) {
+	t.Helper()
+	clear(c.seen)
+	want := c.made.Load() - c.live
+	for deadline := time.Now().Add(10 * time.Second); c.collected.Load() < want && time.Now().Before(deadline); {
 		runtime.GC()
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got, want := collected.Load(), made.Load()-live; got < want {
+	if got := c.collected.Load(); got < want {
 		var left []string
-		alive.Range(func(k, _ any) bool { left = append(left, k.(string)); return true })
-		t.Errorf("%d of %d evicted buckets were collected; still reachable: %v", got, want, left)
+		c.alive.Range(func(k, _ any) bool { left = append(left, k.(string)); return true })
+		t.Errorf("%d of %d %s buckets were collected; still reachable: %v", got, want, what, left)
 	}
 }
