@@ -46,11 +46,15 @@ func (s *Body) Active() bool { return s.u != nil }
 
 // Read implements io.Reader over the upstream body.
 func (s *Body) Read(p []byte) (int, error) {
-	// Move the deadline only when half of it is used up: one clock read per
-	// chunk and one deadline update per idle/2.
-	if now := time.Now(); s.deadline.Sub(now) < s.idle/2 {
-		s.deadline = now.Add(s.idle)
-		_ = s.lease.tc.SetReadDeadline(s.deadline)
+	// A read the response buffer answers cannot wait: the deadline the round
+	// trip set stays. Before one that may wait, move the deadline only when
+	// half of it is used up: one clock read per chunk and one deadline update
+	// per idle/2.
+	if s.lease.br == nil || s.lease.br.Buffered() == 0 {
+		if now := time.Now(); s.deadline.Sub(now) < s.idle/2 {
+			s.deadline = now.Add(s.idle)
+			_ = s.lease.tc.SetReadDeadline(s.deadline)
+		}
 	}
 	n, err := s.r.Read(p)
 	s.n += int64(n)

@@ -3,7 +3,9 @@ package buckets
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
+	"hash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,12 +65,15 @@ func fwd(name string) int {
 	panic("buckets: " + name + " is signed but not forwarded")
 }
 
-// signingKey is the derived SigV4 key of one day, region and secret.
+// signingKey is the derived SigV4 key of one day, region and secret, with
+// the SHA-256 states of its HMAC after the inner and outer pad blocks (the
+// two blocks every signature would otherwise hash again).
 type signingKey struct {
-	day         [8]byte // "20060102"
-	accessKeyID string
-	secret      string
-	key         [sha256.Size]byte
+	day          [8]byte // "20060102"
+	accessKeyID  string
+	secret       string
+	key          [sha256.Size]byte
+	inner, outer []byte // marshalled sha256 states: key^ipad, key^opad hashed
 }
 
 // sigV4 signs one bucket's upstream requests (service s3, one region) over
@@ -87,6 +92,7 @@ func newSigV4(region string) *sigV4 { return &sigV4{region: region} }
 // signBuf is one signing's working space; pooled.
 type signBuf struct {
 	canon, toSign, auth, mac []byte
+	h                        hash.Hash // sha256, restored from a signingKey state
 }
 
 var signBufPool = sync.Pool{New: func() any {
@@ -95,6 +101,7 @@ var signBufPool = sync.Pool{New: func() any {
 		toSign: make([]byte, 0, 256),
 		auth:   make([]byte, 0, 512),
 		mac:    make([]byte, 0, 512),
+		h:      sha256.New(),
 	}
 }}
 
@@ -198,10 +205,10 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 	t = hex.AppendEncode(t, sum[:])
 	b.toSign = t
 
-	key := s.signingKey(day, creds, &b.mac)
-	sig := hmacSHA256(&b.mac, key[:], t)
+	k := s.signingKey(day, creds, &b.mac)
+	sig := k.mac(b, t)
 	a = append(a, ", Signature="...)
-	a = hex.AppendEncode(a, sig[:])
+	a = hex.AppendEncode(a, sig)
 	b.auth = a
 	req.Header.SetBytesV("Authorization", a)
 	return nil
@@ -209,9 +216,9 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 
 // signingKey returns the derived key for day and creds, from the cache when
 // neither has changed since the last signing.
-func (s *sigV4) signingKey(day [8]byte, creds aws.Credentials, scratch *[]byte) [sha256.Size]byte {
+func (s *sigV4) signingKey(day [8]byte, creds aws.Credentials, scratch *[]byte) *signingKey {
 	if k := s.key.Load(); k != nil && k.day == day && k.accessKeyID == creds.AccessKeyID && k.secret == creds.SecretAccessKey {
-		return k.key
+		return k
 	}
 	k := &signingKey{day: day, accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey}
 	seed := append([]byte("AWS4"), creds.SecretAccessKey...)
@@ -219,8 +226,39 @@ func (s *sigV4) signingKey(day [8]byte, creds aws.Credentials, scratch *[]byte) 
 	kRegion := hmacSHA256(scratch, kDate[:], []byte(s.region))
 	kService := hmacSHA256(scratch, kRegion[:], []byte("s3"))
 	k.key = hmacSHA256(scratch, kService[:], []byte("aws4_request"))
+	k.inner, k.outer = padState(k.key[:], 0x36), padState(k.key[:], 0x5c)
 	s.key.Store(k)
-	return k.key
+	return k
+}
+
+// padState is the marshalled sha256 state after hashing the HMAC pad block
+// of key (at most a block long) xored with pad.
+func padState(key []byte, pad byte) []byte {
+	var block [sha256.BlockSize]byte
+	copy(block[:], key)
+	for i := range block {
+		block[i] ^= pad
+	}
+	h := sha256.New()
+	h.Write(block[:])
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("buckets: sha256 state: " + err.Error()) // sha256 always marshals
+	}
+	return state
+}
+
+// mac returns HMAC-SHA256(k.key, msg) in b.mac, resuming from the pad
+// states instead of hashing the pad blocks again.
+func (k *signingKey) mac(b *signBuf, msg []byte) []byte {
+	u := b.h.(encoding.BinaryUnmarshaler)
+	_ = u.UnmarshalBinary(k.inner) // a state MarshalBinary made: cannot fail
+	b.h.Write(msg)
+	inner := b.h.Sum(b.mac[:0]) // b.mac, not a local array: it would escape
+	_ = u.UnmarshalBinary(k.outer)
+	b.h.Write(inner)
+	b.mac = b.h.Sum(inner)
+	return b.mac[sha256.Size:]
 }
 
 // hmacSHA256 is HMAC-SHA256 (RFC 2104) computed with sha256.Sum256 over

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -161,11 +160,18 @@ type lease struct {
 // so this ends). That is not an upstream failure and is not counted as one.
 func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *lease, now time.Time, timeout time.Duration) error {
 	deadline := now.Add(timeout)
-	for {
-		full := u.busy.Load() >= int64(u.client.MaxConns)
-		waitStart := time.Now()
-		cc, err := u.client.AcquireConn(time.Until(deadline), false)
-		if full && u.poolWait != nil {
+	for pass := 0; ; pass++ {
+		wait := timeout // now is the caller's clock read, taken just before
+		if pass > 0 {
+			wait = time.Until(deadline)
+		}
+		var waitStart time.Time
+		full := u.poolWait != nil && u.busy.Load() >= int64(u.client.MaxConns)
+		if full {
+			waitStart = time.Now() // the pool is full: time the wait
+		}
+		cc, err := u.client.AcquireConn(wait, false)
+		if full {
 			u.poolWait.Update(float64(time.Since(waitStart).Microseconds()) / 1000)
 		}
 		if err != nil {
@@ -292,40 +298,4 @@ func (u *upstream) stats() (open, busy int64) {
 func (u *upstream) close() {
 	u.closed.Store(true)
 	u.client.CloseIdleConnections()
-}
-
-// track wraps a dialed connection so the pool's open count stays exact.
-func track(c net.Conn, open *atomic.Int64) net.Conn {
-	open.Add(1)
-	return &trackedConn{Conn: c, open: open}
-}
-
-// trackedConn is a pooled upstream connection. Its lease fields are used by
-// one request at a time (the one holding the connection).
-type trackedConn struct {
-	net.Conn
-	open   *atomic.Int64 // the upstream's open count
-	closed sync.Once
-
-	// owner is fasthttp's handle for this connection (a *clientConn) and
-	// giveBack returns that handle to the pool or closes it; both are set on
-	// the first lease.
-	owner    any
-	giveBack func(reuse bool)
-	// uses counts the requests sent on this connection.
-	uses int
-}
-
-func (c *trackedConn) Close() error {
-	c.closed.Do(func() { c.open.Add(-1) })
-	return c.Conn.Close()
-}
-
-// tracked returns the trackedConn under conn, which is one or, with TLS, the
-// tls.Conn wrapping one.
-func tracked(conn net.Conn) *trackedConn {
-	if tc, ok := conn.(*trackedConn); ok {
-		return tc
-	}
-	return conn.(*tls.Conn).NetConn().(*trackedConn)
 }

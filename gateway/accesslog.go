@@ -33,10 +33,9 @@ func (a *AccessLog) Close() error { return a.w.Close() }
 
 var lineBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// log writes r's line.
-func (a *AccessLog) log(r *request, bytes int64) {
+// log writes r's line, completed at now.
+func (a *AccessLog) log(r *request, bytes int64, now time.Time) {
 	bp := lineBufPool.Get().(*[]byte)
-	now := time.Now()
 	*bp = appendLine((*bp)[:0], a.json, r, bytes, now, now.Sub(r.start))
 	_, _ = a.w.Write(*bp)
 	lineBufPool.Put(bp)

@@ -6,6 +6,9 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
+
+	"yatagarasu/internal/deadline"
 )
 
 // With idle buffers released (fasthttp's ReduceMemoryUsage), fasthttp waits
@@ -60,8 +63,11 @@ func (l prefetchListener) Accept() (net.Conn, error) {
 // it over this and the following reads. The buffer is taken only when the
 // socket has data and given back once drained, so an idle connection holds
 // none (a buffer still held at Close is left to the collector: Close may run
-// concurrently with Read). All other methods are the TCP connection's. One
-// reader at a time, as fasthttp reads.
+// concurrently with Read).
+//
+// Its read deadline is lazy (see SetReadDeadline). All other methods are the
+// TCP connection's. Read, SetReadDeadline and SetDeadline are called by one
+// goroutine at a time, as fasthttp does; Close may run concurrently.
 type prefetchConn struct {
 	*net.TCPConn
 	raw      syscall.RawConn
@@ -70,9 +76,43 @@ type prefetchConn struct {
 	off, end int                   // unread bytes: buf[off:end]
 	n        int                   // the last fill's read result
 	rerr     error                 // and its error
+
+	rd deadline.Lazy // the read deadline
 }
 
+// SetReadDeadline sets the read deadline lazily (deadline.Lazy): fasthttp
+// moves it twice per request (the idle timeout, then the header timeout once
+// the first byte is in), and only a move to an earlier time reaches the
+// socket at once.
+func (c *prefetchConn) SetReadDeadline(t time.Time) error {
+	if c.rd.Set(t) {
+		return c.TCPConn.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// SetDeadline sets both deadlines now.
+func (c *prefetchConn) SetDeadline(t time.Time) error {
+	c.rd.Arm(t)
+	return c.TCPConn.SetDeadline(t)
+}
+
+// Read reads as the TCP connection does, timing out when the read deadline
+// last asked for has passed.
 func (c *prefetchConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.read(p)
+		if err == nil {
+			return n, nil
+		}
+		t, retry := c.rd.Retry(err, time.Now())
+		if !retry || c.TCPConn.SetReadDeadline(t) != nil {
+			return n, err
+		}
+	}
+}
+
+func (c *prefetchConn) read(p []byte) (int, error) {
 	if c.buf != nil {
 		n := copy(p, c.buf[c.off:c.end])
 		c.off += n
@@ -97,7 +137,7 @@ func (c *prefetchConn) Read(p []byte) (int, error) {
 	case c.n <= 0:
 		return 0, io.EOF
 	}
-	return c.Read(p)
+	return c.read(p)
 }
 
 // fill is one read attempt on the socket: into a pooled buffer, kept when

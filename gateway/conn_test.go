@@ -179,3 +179,68 @@ func BenchmarkPrefetchProbe(b *testing.B) {
 		}
 	}
 }
+
+// The read deadline is armed lazily: a later deadline asked for after an
+// earlier one leaves the earlier one on the socket, and Read re-arms when it
+// fires. Whatever the socket has, a read fails with a timeout exactly when
+// the deadline last asked for has passed, for probes and for plain reads.
+func TestPrefetchLazyReadDeadline(t *testing.T) {
+	for _, size := range []int{1, 4096} { // fasthttp's probe, a buffered read
+		t.Run("later deadline wins", func(t *testing.T) {
+			pc, client := prefetchPair(t)
+			mustSetReadDeadline(t, pc, time.Now().Add(20*time.Millisecond))
+			mustSetReadDeadline(t, pc, time.Now().Add(10*time.Second))
+			go func() {
+				time.Sleep(150 * time.Millisecond) // well past the first deadline
+				client.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+			}()
+			p := make([]byte, size)
+			if n, err := pc.Read(p); err != nil || n == 0 {
+				t.Fatalf("read under the later deadline = %d, %v; want data", n, err)
+			}
+		})
+		t.Run("cleared deadline wins", func(t *testing.T) {
+			pc, client := prefetchPair(t)
+			mustSetReadDeadline(t, pc, time.Now().Add(20*time.Millisecond))
+			mustSetReadDeadline(t, pc, time.Time{})
+			go func() {
+				time.Sleep(150 * time.Millisecond)
+				client.Write([]byte("x"))
+			}()
+			p := make([]byte, size)
+			if n, err := pc.Read(p); err != nil || n != 1 {
+				t.Fatalf("read with the deadline cleared = %d, %v; want 1 byte", n, err)
+			}
+		})
+		t.Run("asked deadline fires", func(t *testing.T) {
+			pc, _ := prefetchPair(t)
+			mustSetReadDeadline(t, pc, time.Now().Add(20*time.Millisecond))
+			want := time.Now().Add(120 * time.Millisecond)
+			mustSetReadDeadline(t, pc, want)
+			p := make([]byte, size)
+			_, err := pc.Read(p)
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read past the deadline = %v, want a deadline error", err)
+			}
+			if now := time.Now(); now.Before(want) {
+				t.Fatalf("timed out %v before the deadline asked for", want.Sub(now))
+			}
+		})
+		t.Run("earlier deadline armed at once", func(t *testing.T) {
+			pc, _ := prefetchPair(t)
+			mustSetReadDeadline(t, pc, time.Now().Add(10*time.Second))
+			want := time.Now().Add(30 * time.Millisecond)
+			mustSetReadDeadline(t, pc, want)
+			if _, err := pc.Read(make([]byte, size)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read past the earlier deadline = %v, want a deadline error", err)
+			}
+		})
+	}
+}
+
+func mustSetReadDeadline(t *testing.T, c net.Conn, d time.Time) {
+	t.Helper()
+	if err := c.SetReadDeadline(d); err != nil {
+		t.Fatal(err)
+	}
+}
