@@ -87,6 +87,19 @@ type Server struct {
 	// first byte is avoided by gateway.PrefetchListener. Default true;
 	// restart only.
 	ReleaseIdleBuffers *bool `toml:"release_idle_buffers"`
+	// TimerSlack is the Linux timer slack the process runs with: how much
+	// later than asked the kernel may fire its timers, to batch wake-ups.
+	// The Go runtime's monitor thread sleeps 20µs at a time while the
+	// process is busy; with the kernel's default slack (50µs) each of those
+	// wake-ups costs a context switch, and at half load they were 13% of the
+	// proxy's CPU (measured: bench half). A slack of 1ms cuts them to about
+	// a thousand a second; timers (deadlines, retry backoffs) may fire up to
+	// that much late, which is nothing next to their seconds. The process
+	// re-executes itself once at start to apply it (a thread's slack passes
+	// to the threads it creates, and the runtime's exist before main runs).
+	// Default "1ms"; "0s" keeps the slack it was started with; at most
+	// "10ms". Restart only; Linux only (ignored elsewhere).
+	TimerSlack Duration `toml:"timer_slack"`
 }
 
 // ReleasesIdleBuffers reports whether idle connections give their buffers
@@ -402,6 +415,7 @@ const (
 	DefaultConnectTimeout        = 5 * time.Second
 	DefaultRequestTimeout        = 30 * time.Second
 	DefaultStreamIdleTimeout     = 60 * time.Second
+	DefaultTimerSlack            = time.Millisecond
 	DefaultMaxAttempts           = 3
 	DefaultInitialBackoff        = 100 * time.Millisecond
 	DefaultMaxBackoff            = time.Second

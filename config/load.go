@@ -160,6 +160,7 @@ func (c *Config) applyDefaults(md toml.MetaData) {
 	}
 	c.Server.RequestTimeout = c.Server.RequestTimeout.orDefault(DefaultRequestTimeout)
 	c.Server.StreamIdleTimeout = c.Server.StreamIdleTimeout.orDefault(DefaultStreamIdleTimeout)
+	c.Server.TimerSlack = c.Server.TimerSlack.orDefault(DefaultTimerSlack)
 	if c.Server.MaxConcurrentRequests == 0 {
 		c.Server.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}

@@ -79,6 +79,9 @@ func (c *Config) validate(p *problems) {
 	if c.Server.ShutdownTimeout.Duration <= 0 {
 		p.add("server.shutdown_timeout", "must be positive")
 	}
+	if c.Server.TimerSlack.Duration < 0 || c.Server.TimerSlack.Duration > 10*time.Millisecond {
+		p.add("server.timer_slack", "must be from 0s to 10ms")
+	}
 	switch c.Log.Format {
 	case "json", "text":
 	default:

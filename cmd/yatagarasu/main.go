@@ -22,8 +22,14 @@ import (
 )
 
 func main() {
+	startsProcess = true
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// startsProcess says that run is the process's own (main, or a test's child
+// process), not a call inside a test binary: only then may run re-execute
+// the process (applyTimerSlack).
+var startsProcess bool
 
 // run is main without the exit, for tests. It returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
@@ -49,7 +55,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	var slackErr error
+	if startsProcess {
+		slackErr = applyTimerSlack(cfg.Server.TimerSlack.Duration) // returns only when it did not re-execute
+	}
 	log := newLogger(stderr, cfg.Log)
+	if slackErr != nil {
+		log.Warn("running with the timer slack it was started with", "err", slackErr)
+	}
 	n, err := startNode(cfg, log, nodeOptions{})
 	if err != nil {
 		log.Error("start failed", "err", err)

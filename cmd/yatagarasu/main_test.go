@@ -39,6 +39,7 @@ func runTests(m *testing.M) int {
 		return pressureChild(mode)
 	}
 	if args, ok := os.LookupEnv(mainChildEnv); ok {
+		startsProcess = true
 		return run(strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
 	}
 	root, err := os.MkdirTemp("", "ytg-s3-")

@@ -426,6 +426,8 @@ func (n *node) keepRestartOnly(cfg, running *config.Config) {
 		func() { cfg.Server.Limits.MaxHeaderSize = running.Server.Limits.MaxHeaderSize })
 	keep("server.limits.max_uri_length", cfg.Server.Limits.MaxURILength != running.Server.Limits.MaxURILength,
 		func() { cfg.Server.Limits.MaxURILength = running.Server.Limits.MaxURILength })
+	keep("server.timer_slack", cfg.Server.TimerSlack != running.Server.TimerSlack,
+		func() { cfg.Server.TimerSlack = running.Server.TimerSlack })
 	keep("server.release_idle_buffers", cfg.Server.ReleasesIdleBuffers() != running.Server.ReleasesIdleBuffers(),
 		func() { cfg.Server.ReleaseIdleBuffers = running.Server.ReleaseIdleBuffers })
 	keep("demo_store", !reflect.DeepEqual(cfg.DemoStore, running.DemoStore), func() { cfg.DemoStore = running.DemoStore })
