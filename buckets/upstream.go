@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -215,6 +216,13 @@ func (u *upstream) roundTrip(req *fasthttp.Request, resp *fasthttp.Response, l *
 			return classifyConnError(err)
 		}
 
+		// Yield once before the first read: under load the other goroutines
+		// run while S3 answers, and the read finds the response instead of
+		// answering EAGAIN and parking this goroutine in the poller (Go
+		// cannot wait for readability before trying). With nothing else
+		// runnable it returns at once. (bench A/B: 1.8 → 0.0 EAGAIN reads per
+		// request together with the client side, 16.6 → 15.3 µs per 1 KiB GET.)
+		runtime.Gosched()
 		resp.Reset()
 		resp.Header.SetNoDefaultContentType(true) // S3 may send none; fasthttp would say text/plain
 		resp.SkipBody = req.Header.IsHead()

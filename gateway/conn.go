@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -128,6 +129,12 @@ func (c *prefetchConn) read(p []byte) (int, error) {
 	// raw.Read calls fill until it returns true, waiting for the socket to
 	// be readable (and honouring the read deadline) in between.
 	c.n, c.rerr = 0, nil
+	// The probe comes right after a response was written. Yield once first:
+	// under load the other connections' goroutines run while the client
+	// turns around, and the read finds its next request instead of
+	// answering EAGAIN and parking in the poller. With nothing else runnable
+	// it returns at once.
+	runtime.Gosched()
 	err := c.raw.Read(c.fillFn)
 	switch {
 	case err != nil:
