@@ -317,6 +317,30 @@ func TestAccessLog(t *testing.T) {
 // YTG_MAIN_ARGS (see TestMain): the drain tests need a real process to signal.
 const mainChildEnv = "YTG_MAIN_ARGS"
 
+// startMainChild runs main's run() on the config file in a child process
+// (the test binary, see mainChildEnv) and returns once url/ready answers 200.
+// The caller stops it; one still running when the test ends is killed.
+func startMainChild(t *testing.T, file, url string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainChildEnv+"=-config\x1f"+file)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once it has exited
+	eventuallyT(t, "the child to listen", func() bool {
+		resp, err := http.Get(url + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		}
+		return false
+	})
+	return cmd, out
+}
+
 func TestDrainOnSIGTERM(t *testing.T) {
 	o, free := heldOrigin(t)
 	file := filepath.Join(t.TempDir(), "drain.toml")
@@ -328,24 +352,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	start := func() (*exec.Cmd, *lockedBuffer) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), mainChildEnv+"=-config\x1f"+file)
-		out := &lockedBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		eventuallyT(t, "the child to listen", func() bool {
-			resp, err := http.Get(url + "/ready")
-			if err == nil {
-				resp.Body.Close()
-				return resp.StatusCode == 200
-			}
-			return false
-		})
-		return cmd, out
-	}
+	start := func() (*exec.Cmd, *lockedBuffer) { return startMainChild(t, file, url) }
 
 	t.Run("ready goes 503, the listener stays for drain_delay, the stream finishes, exit 0", func(t *testing.T) {
 		cmd, out := start()

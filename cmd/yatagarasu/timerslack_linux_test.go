@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,13 +60,7 @@ func startChild(t *testing.T, extra string) (int, func()) {
 	if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainChildEnv+"=-config\x1f"+file)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startMainChild(t, file, fmt.Sprintf("http://127.0.0.1:%d", port))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	stop := func() {
@@ -81,15 +73,6 @@ func startChild(t *testing.T, extra string) (int, func()) {
 			t.Errorf("the child did not stop on SIGTERM; its output:\n%s", out.String())
 		}
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/ready", port)
-	eventuallyT(t, "the child to serve", func() bool {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		}
-		return false
-	})
 	if strings.Contains(out.String(), "timer slack") {
 		stop()
 		t.Fatalf("the child could not apply its timer slack:\n%s", out.String())
