@@ -65,14 +65,13 @@ func fwd(name string) int {
 	panic("buckets: " + name + " is signed but not forwarded")
 }
 
-// signingKey is the derived SigV4 key of one day, region and secret, with
-// the SHA-256 states of its HMAC after the inner and outer pad blocks (the
-// two blocks every signature would otherwise hash again).
+// signingKey is the derived SigV4 key of one day, region and secret, kept
+// as the SHA-256 states of its HMAC after the inner and outer pad blocks
+// (the two blocks every signature would otherwise hash again).
 type signingKey struct {
 	day          [8]byte // "20060102"
 	accessKeyID  string
 	secret       string
-	key          [sha256.Size]byte
 	inner, outer []byte // marshalled sha256 states: key^ipad, key^opad hashed
 }
 
@@ -225,8 +224,8 @@ func (s *sigV4) signingKey(day [8]byte, creds aws.Credentials, scratch *[]byte) 
 	kDate := hmacSHA256(scratch, seed, day[:])
 	kRegion := hmacSHA256(scratch, kDate[:], []byte(s.region))
 	kService := hmacSHA256(scratch, kRegion[:], []byte("s3"))
-	k.key = hmacSHA256(scratch, kService[:], []byte("aws4_request"))
-	k.inner, k.outer = padState(k.key[:], 0x36), padState(k.key[:], 0x5c)
+	key := hmacSHA256(scratch, kService[:], []byte("aws4_request"))
+	k.inner, k.outer = padState(key[:], 0x36), padState(key[:], 0x5c)
 	s.key.Store(k)
 	return k
 }
@@ -248,7 +247,7 @@ func padState(key []byte, pad byte) []byte {
 	return state
 }
 
-// mac returns HMAC-SHA256(k.key, msg) in b.mac, resuming from the pad
+// mac returns HMAC-SHA256 of msg under the derived key, in b.mac, resuming from the pad
 // states instead of hashing the pad blocks again.
 func (k *signingKey) mac(b *signBuf, msg []byte) []byte {
 	u := b.h.(encoding.BinaryUnmarshaler)

@@ -64,6 +64,3 @@ func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
-
-// Wanted returns the deadline asked for (zero: none).
-func (d *Lazy) Wanted() time.Time { return d.want }

@@ -24,8 +24,8 @@ func TestLazySet(t *testing.T) {
 	if d.Set(sec(90)) || d.Set(sec(31)) || d.Set(zeroTime) {
 		t.Fatal("a later deadline (or none) was armed while an earlier one is")
 	}
-	if d.Wanted() != zeroTime {
-		t.Fatalf("Wanted = %v, want none", d.Wanted())
+	if arm, retry := d.Retry(timeout, sec(30)); !retry || !arm.IsZero() {
+		t.Fatalf("after clearing, Retry = %v, %v; want to re-arm no deadline", arm, retry)
 	}
 	if !d.Set(sec(10)) {
 		t.Fatal("an earlier deadline was not armed")
