@@ -1,6 +1,7 @@
 package buckets
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,7 +199,34 @@ func TestSign(t *testing.T) {
 	}
 }
 
+// BenchmarkSign signs requests that never repeat within their second (a
+// thousand keys in turn): every signing computes its signature.
 func BenchmarkSign(b *testing.B) {
+	signer := newSigV4("eu-west-1")
+	creds := aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}
+	paths := make([][]byte, 1000)
+	for i := range paths {
+		paths[i] = fmt.Appendf(nil, "/bkt/photos/2024/summer/beach-%03d.jpg", i)
+	}
+	query := []byte("versionId=abc")
+	at := time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC)
+	var req fasthttp.Request
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req.Reset()
+		req.Header.SetMethod("GET")
+		req.Header.Set("Range", "bytes=0-1023")
+		if err := signer.sign(&req, "s3.eu-west-1.amazonaws.com", paths[i%len(paths)], query, creds, at); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkSignRepeated signs the same request again and again within its
+// second, as for a hot object: answered from the remembered signatures.
+func BenchmarkSignRepeated(b *testing.B) {
 	signer := newSigV4("eu-west-1")
 	creds := aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}
 	path := []byte("/bkt/photos/2024/summer/beach.jpg")

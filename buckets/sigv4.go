@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/hex"
 	"hash"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,9 +85,12 @@ type signingKey struct {
 type sigV4 struct {
 	region string
 	key    atomic.Pointer[signingKey]
+	recent signatures
 }
 
-func newSigV4(region string) *sigV4 { return &sigV4{region: region} }
+func newSigV4(region string) *sigV4 {
+	return &sigV4{region: region, recent: signatures{seed: maphash.MakeSeed()}}
+}
 
 // signBuf is one signing's working space; pooled.
 type signBuf struct {
@@ -192,6 +196,13 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 	c = append(c, emptyPayloadHash...)
 	b.canon = c
 
+	k := s.signingKey(day, creds, &b.mac)
+	slot := s.recent.slot(c)
+	if e := slot.Load(); e != nil && e.key == k && bytes.Equal(e.canon(), c) {
+		req.Header.SetBytesV("Authorization", e.auth())
+		return nil
+	}
+
 	// The string to sign.
 	sum := sha256.Sum256(c)
 	t := append(b.toSign[:0], "AWS4-HMAC-SHA256\n"...)
@@ -204,12 +215,12 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 	t = hex.AppendEncode(t, sum[:])
 	b.toSign = t
 
-	k := s.signingKey(day, creds, &b.mac)
 	sig := k.mac(b, t)
 	a = append(a, ", Signature="...)
 	a = hex.AppendEncode(a, sig)
 	b.auth = a
 	req.Header.SetBytesV("Authorization", a)
+	s.recent.remember(slot, k, stamp, c, a)
 	return nil
 }
 

@@ -37,8 +37,10 @@ func signBoth(t testing.TB, s *sigV4, c sigv4Case) {
 	if !ok {
 		return // refused before signing
 	}
-	var ours, sdk fasthttp.Request
-	for _, r := range []*fasthttp.Request{&ours, &sdk} {
+	// Signed twice: the second signing is answered from the signer's
+	// remembered signatures when the first was remembered.
+	var ours, again, sdk fasthttp.Request
+	for _, r := range []*fasthttp.Request{&ours, &again, &sdk} {
 		r.Header.SetMethod(c.method)
 		for k, v := range c.headers {
 			r.Header.Set(k, v)
@@ -47,12 +49,19 @@ func signBoth(t testing.TB, s *sigV4, c sigv4Case) {
 	if err := s.sign(&ours, c.host, path, query, c.creds, c.at); err != nil {
 		t.Fatalf("%v: sign: %v", c, err)
 	}
+	if err := s.sign(&again, c.host, path, query, c.creds, c.at); err != nil {
+		t.Fatalf("%v: sign again: %v", c, err)
+	}
 	if err := sdkSign(newSDKSigner(), &sdk, "https", c.host, path, query, c.creds, c.region, c.at); err != nil {
 		t.Fatalf("%v: SDK sign: %v", c, err)
 	}
 	for _, h := range []string{"Authorization", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token"} {
-		if got, want := string(ours.Header.Peek(h)), string(sdk.Header.Peek(h)); got != want {
+		want := string(sdk.Header.Peek(h))
+		if got := string(ours.Header.Peek(h)); got != want {
 			t.Fatalf("%v:\n%s = %q\n SDK: %q", c, h, got, want)
+		}
+		if got := string(again.Header.Peek(h)); got != want {
+			t.Fatalf("%v: signed again:\n%s = %q\n SDK: %q", c, h, got, want)
 		}
 	}
 }
