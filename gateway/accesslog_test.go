@@ -59,13 +59,22 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(3*3600+30*60))),
 		{}, // slog leaves the time out
 	}
-	tooks := []time.Duration{0, time.Microsecond, 1234567 * time.Microsecond, 3 * time.Hour, 999 * time.Nanosecond}
+	tooks := []time.Duration{
+		0, time.Microsecond, 1234567 * time.Microsecond, 3 * time.Hour, 999 * time.Nanosecond,
+		10 * time.Millisecond, 999_999_999 * time.Microsecond, 1_000_000_000 * time.Microsecond, -time.Millisecond,
+	}
+	// One pooled line buffer per format across every line, as in the
+	// access log: its cached second must follow the seconds and zones.
+	var bufs [2]lineBuf
 	check := func(r *request, n int64, now time.Time, took time.Duration) {
 		t.Helper()
-		for _, json := range []bool{true, false} {
-			got := string(appendLine(nil, json, r, n, now, took))
-			if want := slogLine(json, r, n, now, took); got != want {
+		for i, json := range []bool{true, false} {
+			want := slogLine(json, r, n, now, took)
+			if got := string(appendLine(nil, json, r, n, now, took)); got != want {
 				t.Fatalf("json=%v:\n got %q\nwant %q", json, got, want)
+			}
+			if got := string(bufs[i].appendLine(nil, json, r, n, now, took)); got != want {
+				t.Fatalf("json=%v, through a line buffer:\n got %q\nwant %q", json, got, want)
 			}
 		}
 	}
@@ -77,6 +86,12 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 		}
 		check(r, int64(i)*1000, at[i%len(at)], tooks[i%len(tooks)])
 	}
+	// The same second in another zone: the cached second must not answer.
+	zones := []*time.Location{time.UTC, time.FixedZone("JST", 9*3600), time.FixedZone("", -(3*3600 + 30*60)), time.UTC}
+	for _, z := range zones {
+		r := &request{rid: [requestIDLen]byte([]byte("0123456789abcdef")), method: buckets.MethodGET, client: netip.MustParseAddr("192.0.2.1"), status: 200}
+		check(r, 1, at[0].In(z), time.Millisecond)
+	}
 	for range 2000 {
 		var key []byte
 		for range rng.IntN(24) {
@@ -87,6 +102,45 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 			method: buckets.MethodHEAD, client: netip.AddrFrom4([4]byte{byte(rng.IntN(256)), 0, 0, 1}),
 			key: key, subject: string(key[:len(key)/2]), status: 100 + rng.IntN(500), attempts: rng.IntN(4),
 		}
-		check(r, rng.Int64N(1<<40), at[rng.IntN(len(at))], time.Duration(rng.Int64N(int64(time.Hour))))
+		now := at[rng.IntN(len(at))]
+		if !now.IsZero() {
+			switch rng.IntN(3) {
+			case 0: // another instant of the same or the next second
+				now = now.Add(time.Duration(rng.Int64N(int64(2 * time.Second))))
+			case 1: // a whole millisecond: trailing zeros in the fraction
+				now = now.Truncate(time.Second).Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+			}
+		}
+		took := time.Duration(rng.Int64N(int64(time.Hour)))
+		if rng.IntN(4) == 0 {
+			took = tooks[rng.IntN(len(tooks))]
+		}
+		check(r, rng.Int64N(1<<40), now, took)
+	}
+}
+
+// BenchmarkAccessLine encodes one request's line, as the access log does for
+// every request, with the clock moving a little each line.
+func BenchmarkAccessLine(b *testing.B) {
+	r := &request{
+		rid:    [requestIDLen]byte([]byte("0123456789abcdef")),
+		method: buckets.MethodGET, client: netip.MustParseAddr("127.0.0.1"),
+		key: []byte("bench/1k"), status: 200, attempts: 1,
+	}
+	start := time.Date(2026, 11, 27, 8, 51, 18, 123456789, time.UTC)
+	for _, json := range []bool{false, true} {
+		name := "text"
+		if json {
+			name = "json"
+		}
+		b.Run(name, func(b *testing.B) {
+			var l lineBuf
+			b.ReportAllocs()
+			now := start
+			for b.Loop() {
+				now = now.Add(17 * time.Microsecond)
+				l.b = l.appendLine(l.b[:0], json, r, 1024, now, 970*time.Microsecond)
+			}
+		})
 	}
 }
