@@ -2,7 +2,10 @@
 
 package gateway
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestAdmissionAllocatesNothing: the whole admission chain (limits, framing,
 // path decoding and safety, routing, global, per-IP and bucket rate limits,
@@ -10,9 +13,11 @@ import "testing"
 func TestAdmissionAllocatesNothing(t *testing.T) {
 	g, ctx := admissionEnv(t)
 	bp := &pathBufs{}
-	admitOnce(g, ctx, bp) // warm the buffers
+	now := ctx.Time()
+	admitOnce(g, ctx, bp, now) // warm the buffers
 	if n := testing.AllocsPerRun(1000, func() {
-		if !admitOnce(g, ctx, bp) {
+		now = now.Add(time.Microsecond)
+		if !admitOnce(g, ctx, bp, now) {
 			t.Fatal("the request was refused")
 		}
 	}); n != 0 {
