@@ -22,17 +22,31 @@ import (
 // share no written cache line, so cores serving the same hot object do not
 // contend.
 //
-// The zero value is not usable (its seed is zero); sigV4 makes one with a
-// fresh seed. Safe for concurrent use.
+// One table serves every bucket's signer in the process (sharedSignatures),
+// so what it holds does not grow with the number of buckets: at most
+// signatureSlots entries of at most maxRememberedCanon + a few hundred bytes.
+// The derived key's identity keeps the buckets apart (each signer derives
+// its own).
+//
+// The zero value is not usable (its seed is zero); use newSignatures. Safe
+// for concurrent use.
 type signatures struct {
 	seed  maphash.Seed
 	slots [signatureSlots]atomic.Pointer[signature]
 }
 
 // signatureSlots is the table's size: distinct hot requests within one
-// second that it can answer at once. At most this many entries of at most
-// maxRememberedCanon + a few hundred bytes each are held per bucket.
-const signatureSlots = 64
+// second, across all buckets, that it can answer at once. At most this many
+// entries of at most maxRememberedCanon + a few hundred bytes each are held
+// (under 350 KiB).
+const signatureSlots = 256
+
+// sharedSignatures is the process's table, used by every signer newSigV4
+// makes.
+var sharedSignatures = newSignatures()
+
+// newSignatures returns an empty table with a fresh seed.
+func newSignatures() *signatures { return &signatures{seed: maphash.MakeSeed()} }
 
 // maxRememberedCanon bounds the canonical requests remembered: longer ones
 // (long keys or queries) are signed every time.

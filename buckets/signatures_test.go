@@ -41,6 +41,7 @@ func TestSignaturesAnswerOnlyTheSameInput(t *testing.T) {
 	creds := aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}
 	at := time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC)
 	s := newSigV4("eu-west-1")
+	s.recent = newSignatures() // a table of its own, to find its entry in
 	want := signOnce(t, s, "/bkt/a", "bytes=0-9", creds, at)
 	if got := signOnce(t, newSigV4("eu-west-1"), "/bkt/a", "bytes=0-9", creds, at); got != want {
 		t.Fatalf("a fresh signer signs %q, want %q", got, want)
@@ -93,7 +94,7 @@ func TestSignaturesAnswerOnlyTheSameInput(t *testing.T) {
 // TestSignaturesSlotTakenOverNextSecond: an entry keeps its slot for its
 // second and gives it up to the first signing of a later second.
 func TestSignaturesSlotTakenOverNextSecond(t *testing.T) {
-	var s signatures
+	s := newSignatures()
 	var k signingKey
 	slot := &s.slots[0]
 	at := func(sec byte) [16]byte { return [16]byte{15: sec} }
@@ -160,5 +161,35 @@ func TestSignaturesConcurrent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestSignaturesSharedAcrossSigners: every bucket's signer uses the one
+// table, and two signers whose requests have the same canonical request but
+// different derived keys (here: regions) never answer for each other.
+func TestSignaturesSharedAcrossSigners(t *testing.T) {
+	creds := aws.Credentials{AccessKeyID: "AK", SecretAccessKey: "SK"}
+	at := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+	isolated := func(region string) *sigV4 {
+		s := newSigV4(region)
+		s.recent = newSignatures()
+		return s
+	}
+	wantEU := signOnce(t, isolated("eu-west-1"), "/bkt/shared", "", creds, at)
+	wantUS := signOnce(t, isolated("us-east-1"), "/bkt/shared", "", creds, at)
+	if wantEU == wantUS {
+		t.Fatal("the two regions sign alike: the test would prove nothing")
+	}
+	eu, us := newSigV4("eu-west-1"), newSigV4("us-east-1")
+	if eu.recent != us.recent || eu.recent != sharedSignatures {
+		t.Fatal("the signers do not share the process's table")
+	}
+	for round := range 3 {
+		if got := signOnce(t, eu, "/bkt/shared", "", creds, at); got != wantEU {
+			t.Fatalf("round %d, eu-west-1: %q, want %q", round, got, wantEU)
+		}
+		if got := signOnce(t, us, "/bkt/shared", "", creds, at); got != wantUS {
+			t.Fatalf("round %d, us-east-1: %q, want %q", round, got, wantUS)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding"
 	"encoding/hex"
 	"hash"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,12 +84,10 @@ type signingKey struct {
 type sigV4 struct {
 	region string
 	key    atomic.Pointer[signingKey]
-	recent signatures
+	recent *signatures // sharedSignatures, unless a test gives it its own
 }
 
-func newSigV4(region string) *sigV4 {
-	return &sigV4{region: region, recent: signatures{seed: maphash.MakeSeed()}}
-}
+func newSigV4(region string) *sigV4 { return &sigV4{region: region, recent: sharedSignatures} }
 
 // signBuf is one signing's working space; pooled.
 type signBuf struct {
