@@ -25,8 +25,9 @@ import (
 // One table serves every bucket's signer in the process (sharedSignatures),
 // so what it holds does not grow with the number of buckets: at most
 // signatureSlots entries of at most maxRememberedCanon + a few hundred bytes.
-// The derived key's identity keeps the buckets apart (each signer derives
-// its own).
+// The derived key's id keeps the buckets apart (each signer derives its own
+// key, and every key gets a new id); entries hold the id, not the key, so the
+// table keeps no credentials alive.
 //
 // The zero value is not usable (its seed is zero); use newSignatures. Safe
 // for concurrent use.
@@ -55,9 +56,9 @@ const maxRememberedCanon = 1024
 // signature is one remembered signing: buf holds the canonical request, then
 // the Authorization value. Never modified once published.
 type signature struct {
-	key   *signingKey // identity: the day, the credentials and the region's derived key
-	stamp [16]byte    // the x-amz-date it was made for
-	split int         // buf[:split] is the canonical request
+	keyID uint64   // the signingKey's id: the day, the credentials and the region's derived key
+	stamp [16]byte // the x-amz-date it was made for
+	split int      // buf[:split] is the canonical request
 	buf   []byte
 }
 
@@ -69,10 +70,10 @@ func (s *signatures) slot(canon []byte) *atomic.Pointer[signature] {
 	return &s.slots[maphash.Bytes(s.seed, canon)%signatureSlots]
 }
 
-// remember stores the signing of canon (at stamp, under key) as auth in slot,
-// unless the slot holds an entry of the same second or canon is too long.
-// It copies canon and auth.
-func (s *signatures) remember(slot *atomic.Pointer[signature], key *signingKey, stamp [16]byte, canon, auth []byte) {
+// remember stores the signing of canon (at stamp, under the key numbered
+// keyID) as auth in slot, unless the slot holds an entry of the same second
+// or canon is too long. It copies canon and auth.
+func (s *signatures) remember(slot *atomic.Pointer[signature], keyID uint64, stamp [16]byte, canon, auth []byte) {
 	if len(canon) > maxRememberedCanon {
 		return
 	}
@@ -82,5 +83,5 @@ func (s *signatures) remember(slot *atomic.Pointer[signature], key *signingKey, 
 	buf := make([]byte, 0, len(canon)+len(auth))
 	buf = append(buf, canon...)
 	buf = append(buf, auth...)
-	slot.Store(&signature{key: key, stamp: stamp, split: len(canon), buf: buf})
+	slot.Store(&signature{keyID: keyID, stamp: stamp, split: len(canon), buf: buf})
 }

@@ -57,7 +57,7 @@ func TestSignaturesAnswerOnlyTheSameInput(t *testing.T) {
 			}
 			const mark = "MARKED"
 			buf := append(append([]byte(nil), e.canon()...), mark...)
-			marked = &signature{key: e.key, stamp: e.stamp, split: e.split, buf: buf}
+			marked = &signature{keyID: e.keyID, stamp: e.stamp, split: e.split, buf: buf}
 			s.recent.slots[i].Store(marked)
 		}
 	}
@@ -95,20 +95,20 @@ func TestSignaturesAnswerOnlyTheSameInput(t *testing.T) {
 // second and gives it up to the first signing of a later second.
 func TestSignaturesSlotTakenOverNextSecond(t *testing.T) {
 	s := newSignatures()
-	var k signingKey
+	const k = 1
 	slot := &s.slots[0]
 	at := func(sec byte) [16]byte { return [16]byte{15: sec} }
-	s.remember(slot, &k, at(1), []byte("canon-a"), []byte("auth-a"))
-	s.remember(slot, &k, at(1), []byte("canon-b"), []byte("auth-b"))
+	s.remember(slot, k, at(1), []byte("canon-a"), []byte("auth-a"))
+	s.remember(slot, k, at(1), []byte("canon-b"), []byte("auth-b"))
 	if e := slot.Load(); string(e.canon()) != "canon-a" || string(e.auth()) != "auth-a" {
 		t.Fatalf("within its second the entry is %q/%q, want canon-a/auth-a", e.canon(), e.auth())
 	}
-	s.remember(slot, &k, at(2), []byte("canon-b"), []byte("auth-b"))
+	s.remember(slot, k, at(2), []byte("canon-b"), []byte("auth-b"))
 	if e := slot.Load(); string(e.canon()) != "canon-b" || string(e.auth()) != "auth-b" {
 		t.Fatalf("a second later the entry is %q/%q, want canon-b/auth-b", e.canon(), e.auth())
 	}
 	long := []byte(strings.Repeat("x", maxRememberedCanon+1))
-	s.remember(slot, &k, at(3), long, []byte("auth-long"))
+	s.remember(slot, k, at(3), long, []byte("auth-long"))
 	if e := slot.Load(); string(e.auth()) != "auth-b" {
 		t.Fatalf("a canonical request over %d bytes was remembered", maxRememberedCanon)
 	}

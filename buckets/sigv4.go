@@ -69,11 +69,16 @@ func fwd(name string) int {
 // as the SHA-256 states of its HMAC after the inner and outer pad blocks
 // (the two blocks every signature would otherwise hash again).
 type signingKey struct {
+	id           uint64  // unique in the process, never reused (signingKeyIDs)
 	day          [8]byte // "20060102"
 	accessKeyID  string
 	secret       string
 	inner, outer []byte // marshalled sha256 states: key^ipad, key^opad hashed
 }
+
+// signingKeyIDs numbers derived keys, from 1: a remembered signature names
+// its key by id.
+var signingKeyIDs atomic.Uint64
 
 // sigV4 signs one bucket's upstream requests (service s3, one region) over
 // fasthttp's own headers, without allocating: it is the SDK's v4.Signer
@@ -195,7 +200,7 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 
 	k := s.signingKey(day, creds, &b.mac)
 	slot := s.recent.slot(c)
-	if e := slot.Load(); e != nil && e.key == k && bytes.Equal(e.canon(), c) {
+	if e := slot.Load(); e != nil && e.keyID == k.id && bytes.Equal(e.canon(), c) {
 		req.Header.SetBytesV("Authorization", e.auth())
 		return nil
 	}
@@ -217,7 +222,7 @@ func (s *sigV4) sign(req *fasthttp.Request, host string, path, query []byte, cre
 	a = hex.AppendEncode(a, sig)
 	b.auth = a
 	req.Header.SetBytesV("Authorization", a)
-	s.recent.remember(slot, k, stamp, c, a)
+	s.recent.remember(slot, k.id, stamp, c, a)
 	return nil
 }
 
@@ -227,7 +232,7 @@ func (s *sigV4) signingKey(day [8]byte, creds aws.Credentials, scratch *[]byte) 
 	if k := s.key.Load(); k != nil && k.day == day && k.accessKeyID == creds.AccessKeyID && k.secret == creds.SecretAccessKey {
 		return k
 	}
-	k := &signingKey{day: day, accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey}
+	k := &signingKey{id: signingKeyIDs.Add(1), day: day, accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey}
 	seed := append([]byte("AWS4"), creds.SecretAccessKey...)
 	kDate := hmacSHA256(scratch, seed, day[:])
 	kRegion := hmacSHA256(scratch, kDate[:], []byte(s.region))
