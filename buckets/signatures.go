@@ -13,8 +13,8 @@ import (
 // signing).
 //
 // It is a direct-mapped table: a canonical request has one slot, chosen by a
-// seeded hash. A hit compares the whole canonical request and the key's
-// identity, so it never answers for different input. A slot is taken over
+// seeded hash. A hit compares the whole canonical request and the derived
+// key's id, so it never answers for different input. A slot is taken over
 // only when its entry is from an earlier second (or it is empty), so a
 // workload that never repeats makes at most one entry per slot per second,
 // and within a second the first request to a slot keeps it. Entries are
@@ -38,8 +38,8 @@ type signatures struct {
 
 // signatureSlots is the table's size: distinct hot requests within one
 // second, across all buckets, that it can answer at once. At most this many
-// entries of at most maxRememberedCanon + a few hundred bytes each are held
-// (under 350 KiB).
+// entries of at most maxRememberedCanon + the Authorization value (a few
+// hundred bytes) each are held: about 400 KiB with allocation overhead.
 const signatureSlots = 256
 
 // sharedSignatures is the process's table, used by every signer newSigV4
