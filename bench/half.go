@@ -20,14 +20,15 @@ const halfGoalRatio = 1.2
 // halfRun is the half scenario's calibration, table and goal in
 // results.json.
 type halfRun struct {
-	// Base is yatagarasu's (public) closed-loop req/s in the 1k scenario
-	// of this run (BaseFrom says which run: "1k", or "1k (calibration)"
-	// when 1k was run only for this); Rate = RateOf × Base, offered to
-	// every target.
-	Base     float64 `json:"base_req_per_sec"`
-	BaseFrom string  `json:"base_from,omitempty"`
-	RateOf   float64 `json:"rate_of"`
-	Rate     float64 `json:"rate"`
+	// Base is the median of Samples, yatagarasu's (public) closed-loop
+	// req/s in the 1k scenario of this run and in the 1k runs made again
+	// for half (-half-base in all); BaseFrom says which runs. Rate =
+	// RateOf × Base, offered to every target.
+	Base     float64   `json:"base_req_per_sec"`
+	Samples  []float64 `json:"base_samples,omitempty"`
+	BaseFrom string    `json:"base_from,omitempty"`
+	RateOf   float64   `json:"rate_of"`
+	Rate     float64   `json:"rate"`
 	// Skipped says why half did not run (no 1k figure of yatagarasu).
 	Skipped string    `json:"skipped,omitempty"`
 	Rows    []halfRow `json:"rows,omitempty"`
@@ -146,8 +147,8 @@ func printHalf(w io.Writer, h *halfRun) {
 		fmt.Fprintf(w, "half: skipped (%s)\n", h.Skipped)
 		return
 	}
-	fmt.Fprintf(w, "half: open loop at R = %.0f req/s for every target = %g%% of yatagarasu's closed-loop req/s in %s (%.0f); latency from each request's scheduled send\n",
-		h.Rate, 100*h.RateOf, h.BaseFrom, h.Base)
+	fmt.Fprintf(w, "half: open loop at R = %.0f req/s for every target = %g%% of yatagarasu's closed-loop %.0f req/s (%s); latency from each request's scheduled send\n",
+		h.Rate, 100*h.RateOf, h.Base, h.BaseFrom)
 	t := [][]string{{"target", "offered", "achieved", "unsent", "p50", "p99", "p99.9", "max", "p99 sent", "CPU µs/req", "CPU%", "errors", "p99/nginx", "CPU/nginx", "gen lag p99"}}
 	var failed []string
 	for _, r := range h.Rows {

@@ -2,13 +2,15 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestHalfRate(t *testing.T) {
+func TestHalfBaseFromRows(t *testing.T) {
 	closed := func(target string, rps float64, failed bool) row {
 		r := row{Scenario: "1k", Target: target}
 		r.Load.ReqPerSec = rps
@@ -17,6 +19,7 @@ func TestHalfRate(t *testing.T) {
 		}
 		return r
 	}
+	oneK := scenario{Name: "1k", Object: "1k"}
 	tests := []struct {
 		name       string
 		rows       []row
@@ -34,7 +37,11 @@ func TestHalfRate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := halfRate(0.5, tt.rows, tt.calibrated)
+			// -half-base 1: the 1k row is enough, nothing is run again.
+			e := &env{opts: options{halfBase: 1}, progress: io.Discard}
+			sc := oneK
+			sc.Calibration = tt.calibrated
+			h := e.halfBase(t.Context(), []scenario{sc, {Name: "half", Kind: kindOpen, RateOf: 0.5}}, nil, tt.rows, 0.5)
 			if (h.Skipped != "") != tt.wantSkip {
 				t.Fatalf("skipped = %q, want skipped %v", h.Skipped, tt.wantSkip)
 			}
@@ -42,6 +49,38 @@ func TestHalfRate(t *testing.T) {
 				t.Fatalf("rate %g from %q, want %g from %q", h.Rate, h.BaseFrom, tt.wantRate, tt.wantFrom)
 			}
 		})
+	}
+}
+
+func TestHalfRateIsHalfTheMedian(t *testing.T) {
+	tests := []struct {
+		name     string
+		samples  []float64
+		wantBase float64
+		wantFrom string
+	}{
+		{name: "one", samples: []float64{30000}, wantBase: 30000, wantFrom: "1k"},
+		// An outlier high run does not set the rate.
+		{name: "three", samples: []float64{30400, 22000, 23000}, wantBase: 23000,
+			wantFrom: "the median of 3 closed-loop runs: 1k and 2 run for half (30400, 22000, 23000)"},
+		{name: "four", samples: []float64{4, 1, 3, 2}, wantBase: 2.5,
+			wantFrom: "the median of 4 closed-loop runs: 1k and 3 run for half (4, 1, 3, 2)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.samples)
+			h := halfRate(0.5, in, false)
+			if h.Skipped != "" || h.Base != tt.wantBase || h.Rate != tt.wantBase/2 || h.BaseFrom != tt.wantFrom {
+				t.Fatalf("halfRate = base %g rate %g from %q (skipped %q), want base %g rate %g from %q",
+					h.Base, h.Rate, h.BaseFrom, h.Skipped, tt.wantBase, tt.wantBase/2, tt.wantFrom)
+			}
+			if !slices.Equal(in, tt.samples) || !slices.Equal(h.Samples, tt.samples) {
+				t.Fatalf("samples %v kept as %v (input now %v), want them as measured", tt.samples, h.Samples, in)
+			}
+		})
+	}
+	if h := halfRate(0.5, nil, false); h.Skipped == "" {
+		t.Fatalf("halfRate with no sample = %+v, want skipped", h)
 	}
 }
 

@@ -40,6 +40,7 @@ type options struct {
 	pin         bool
 	big         string
 	bigRequests int64
+	halfBase    int
 	keep        bool
 	faultSeed   uint64
 
@@ -101,6 +102,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to CPU 1 and origin + load generator to CPU 0 with taskset")
 	fs.StringVar(&o.big, "big", "1g", "object of the big-stream scenario: 1g or 5g")
 	fs.Int64Var(&o.bigRequests, "big-requests", 3, "sequential GETs in the big-stream scenario")
+	fs.IntVar(&o.halfBase, "half-base", 3, "half: closed-loop 1k runs of yatagarasu (public) whose median req/s sets half's rate; 1k's own row is one of them")
 	fs.BoolVar(&o.keep, "keep", false, "keep the processes' configs and logs (<run>/work)")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "seed of the origin's random failures in fail5, fail30 and fail30-nobreaker")
 	fs.BoolVar(&o.soak, "soak", false, "soak and leak test of one long-lived proxy instead of the scenarios (see README)")
@@ -126,6 +128,9 @@ func parseFlags(args []string) (options, error) {
 		if err := checkSoakOptions(o); err != nil {
 			return o, err
 		}
+	}
+	if o.halfBase < 1 {
+		return o, fmt.Errorf("bench: -half-base %d: want at least 1", o.halfBase)
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.connections < 0 {
 		return o, errors.New("bench: -duration must be > 0, -warmup and -connections >= 0")
