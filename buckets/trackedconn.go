@@ -8,16 +8,23 @@ import (
 	"time"
 
 	"yatagarasu/internal/deadline"
+	"yatagarasu/internal/rawsock"
 )
 
-// track wraps a dialed connection so the pool's open count stays exact.
+// track wraps a dialed connection so the pool's open count stays exact. A
+// TCP connection is read and written with raw system calls (rawsock).
 func track(c net.Conn, open *atomic.Int64) net.Conn {
 	open.Add(1)
-	return &trackedConn{Conn: c, open: open}
+	t := &trackedConn{Conn: c, open: open}
+	if tc, ok := c.(*net.TCPConn); ok && t.sock.Init(tc) == nil {
+		t.raw = true
+	}
+	return t
 }
 
 // trackedConn is a pooled upstream connection. It keeps the pool's open
-// count exact and arms the per-attempt deadline lazily (see SetDeadline).
+// count exact, arms the per-attempt deadline lazily (see SetDeadline) and,
+// on TCP, reads and writes with raw system calls (rawsock).
 // Its lease fields, deadlines, Read and Write are used by one request at a
 // time (the one holding the connection); Close may run concurrently.
 type trackedConn struct {
@@ -34,6 +41,10 @@ type trackedConn struct {
 	uses int
 
 	rd, wd deadline.Lazy
+
+	// sock reads and writes Conn when raw (Conn is a *net.TCPConn).
+	sock rawsock.Conn
+	raw  bool
 }
 
 func (c *trackedConn) Close() error {
@@ -73,7 +84,7 @@ func (c *trackedConn) SetWriteDeadline(t time.Time) error {
 // asked for has passed.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	for {
-		n, err := c.Conn.Read(p)
+		n, err := c.read(p)
 		if err == nil {
 			return n, nil
 		}
@@ -87,17 +98,31 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 // Write writes all of p as the connection does, timing out when the write
 // deadline last asked for has passed.
 func (c *trackedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	n, err := c.write(p)
 	for err != nil {
 		t, retry := c.wd.Retry(err, time.Now())
 		if !retry || c.Conn.SetWriteDeadline(t) != nil {
 			break
 		}
 		var m int
-		m, err = c.Conn.Write(p[n:])
+		m, err = c.write(p[n:])
 		n += m
 	}
 	return n, err
+}
+
+func (c *trackedConn) read(p []byte) (int, error) {
+	if c.raw {
+		return c.sock.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *trackedConn) write(p []byte) (int, error) {
+	if c.raw {
+		return c.sock.Write(p)
+	}
+	return c.Conn.Write(p)
 }
 
 // tracked returns the trackedConn under conn, which is one or, with TLS, the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"yatagarasu/internal/deadline"
+	"yatagarasu/internal/rawsock"
 )
 
 // With idle buffers released (fasthttp's ReduceMemoryUsage), fasthttp waits
@@ -54,6 +55,9 @@ func (l prefetchListener) Accept() (net.Conn, error) {
 		return c, nil
 	}
 	pc := &prefetchConn{TCPConn: tc, raw: raw}
+	if err := pc.sock.Init(tc); err != nil {
+		return c, nil
+	}
 	pc.fillFn = pc.fill // once per connection: a closure per read would allocate
 	return pc, nil
 }
@@ -65,12 +69,15 @@ func (l prefetchListener) Accept() (net.Conn, error) {
 // none (a buffer still held at Close is left to the collector: Close may run
 // concurrently with Read).
 //
-// Its read deadline is lazy (see SetReadDeadline). All other methods are the
-// TCP connection's. Read, SetReadDeadline and SetDeadline are called by one
-// goroutine at a time, as fasthttp does; Close may run concurrently.
+// Its read deadline is lazy (see SetReadDeadline), and it reads and writes
+// with raw system calls (rawsock). All other methods are the TCP
+// connection's. Read, SetReadDeadline and SetDeadline are called by one
+// goroutine at a time, and Write by one, as fasthttp does; Close may run
+// concurrently.
 type prefetchConn struct {
 	*net.TCPConn
 	raw      syscall.RawConn
+	sock     rawsock.Conn
 	fillFn   func(fd uintptr) bool // c.fill
 	buf      *[prefetchSize]byte   // nil when nothing is prefetched
 	off, end int                   // unread bytes: buf[off:end]
@@ -123,7 +130,7 @@ func (c *prefetchConn) read(p []byte) (int, error) {
 		return n, nil
 	}
 	if len(p) == 0 || len(p) >= prefetchBelow {
-		return c.TCPConn.Read(p)
+		return c.sock.Read(p)
 	}
 	// raw.Read calls fill until it returns true, waiting for the socket to
 	// be readable (and honouring the read deadline) in between.
@@ -145,6 +152,10 @@ func (c *prefetchConn) read(p []byte) (int, error) {
 	return c.read(p)
 }
 
+// Write writes all of p with raw system calls (rawsock), as the TCP
+// connection would.
+func (c *prefetchConn) Write(p []byte) (int, error) { return c.sock.Write(p) }
+
 // fill is one read attempt on the socket: into a pooled buffer, kept when
 // data came, given back on EAGAIN (false: wait for readability and call
 // again), end of stream or error.
@@ -154,19 +165,15 @@ func (c *prefetchConn) read(p []byte) (int, error) {
 // could wait for an edge that already passed.
 func (c *prefetchConn) fill(fd uintptr) bool {
 	b := prefetchPool.Get().(*[prefetchSize]byte)
-	var n int
-	var err error
-	for {
-		n, err = syscall.Read(int(fd), b[:])
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err == syscall.EAGAIN {
+	n, errno := rawsock.ReadFD(fd, b[:])
+	if errno == syscall.EAGAIN {
 		prefetchPool.Put(b)
 		return false
 	}
-	c.n, c.rerr = n, err
+	c.n, c.rerr = n, nil
+	if errno != 0 {
+		c.rerr = errno
+	}
 	if n > 0 {
 		c.buf, c.off, c.end = b, 0, n
 	} else {
