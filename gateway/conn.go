@@ -50,14 +50,11 @@ func (l prefetchListener) Accept() (net.Conn, error) {
 	if !ok {
 		return c, nil
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return c, nil
-	}
-	pc := &prefetchConn{TCPConn: tc, raw: raw}
+	pc := &prefetchConn{TCPConn: tc}
 	if err := pc.sock.Init(tc); err != nil {
 		return c, nil
 	}
+	pc.raw = pc.sock.RawConn()
 	pc.fillFn = pc.fill // once per connection: a closure per read would allocate
 	return pc, nil
 }

@@ -58,6 +58,10 @@ func (c *Conn) Init(tc *net.TCPConn) error {
 	return nil
 }
 
+// RawConn is the socket's syscall.RawConn, for reads of the caller's own
+// (see ReadFD).
+func (c *Conn) RawConn() syscall.RawConn { return c.raw }
+
 // Read reads into p what has arrived, waiting for the socket to be readable
 // only when nothing has. At the end of the stream it returns io.EOF.
 func (c *Conn) Read(p []byte) (int, error) {
