@@ -3,10 +3,13 @@ package buckets
 import (
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
 	"time"
+
+	"yatagarasu/internal/rawsock"
 )
 
 // spliceMin is the least body left to move for SpliceTo to bother: below it
@@ -153,8 +156,10 @@ func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, wr
 				out, werr = splice(p.r, int(fd), in)
 				return werr != syscall.EAGAIN
 			})
-			if err == nil {
-				err = werr
+			if err != nil {
+				err = rawsock.PollError(err)
+			} else if werr != nil {
+				err = os.NewSyscallError("splice", werr)
 			}
 			if err != nil {
 				return written, &net.OpError{Op: "splice", Net: "tcp", Addr: dst.RemoteAddr(), Err: err}, true

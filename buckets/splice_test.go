@@ -70,6 +70,12 @@ func fetchArmed(t *testing.T, b *Bucket, key string) (*Body, *fasthttp.Response)
 	return body, resp
 }
 
+// readerIdle is the client-side idle time of splices whose reader keeps
+// reading: generous, since a machine busy with other test packages (and
+// the race detector) can starve the reading goroutine for a second; a
+// stalled client is TestSpliceToClientStops's case.
+const readerIdle = 10 * time.Second
+
 // TestSpliceToMovesExactBytes: bodies of several sizes reach the client byte
 // for byte through the kernel, Len counts them, and the upstream connection
 // goes back to the pool for the next request.
@@ -92,7 +98,7 @@ func TestSpliceToMovesExactBytes(t *testing.T) {
 				data, _ := io.ReadAll(client)
 				got <- data
 			}()
-			written, werr, handled := body.SpliceTo(proxySide, time.Second)
+			written, werr, handled := body.SpliceTo(proxySide, readerIdle)
 			if !handled || werr != nil || body.Err() != nil {
 				t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v", written, werr, handled, body.Err())
 			}
@@ -177,7 +183,7 @@ func TestSpliceToUpstreamFailures(t *testing.T) {
 				n, _ := io.Copy(io.Discard, client)
 				got <- int(n)
 			}()
-			written, werr, handled := body.SpliceTo(proxySide, 300*time.Millisecond)
+			written, werr, handled := body.SpliceTo(proxySide, readerIdle)
 			proxySide.Close()
 			if !handled || werr != nil || !tc.wantErr(body.Err()) {
 				t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v", written, werr, handled, body.Err())
@@ -206,6 +212,9 @@ func TestSpliceToClientStops(t *testing.T) {
 	written, werr, handled := body.SpliceTo(proxySide, 300*time.Millisecond)
 	if !handled || !errors.Is(werr, os.ErrDeadlineExceeded) || body.Err() != nil {
 		t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v; want a write timeout", written, werr, handled, body.Err())
+	}
+	if op := (*net.OpError)(nil); !errors.As(werr, &op) || op.Op != "splice" || errors.As(op.Err, new(*net.OpError)) {
+		t.Errorf("write error %v: want one splice *net.OpError around the timeout", werr)
 	}
 	if written >= size || body.Len() < written {
 		t.Errorf("written %d, Len %d of %d", written, body.Len(), size)

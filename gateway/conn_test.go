@@ -109,8 +109,10 @@ func TestPrefetchProbeEndAndDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	var one [1]byte
-	if _, err := pc.Read(one[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("idle probe past its deadline = %v, want a deadline error", err)
+	_, err := pc.Read(one[:])
+	var op *net.OpError
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &op) || op.Op != "read" || errors.As(op.Err, new(*net.OpError)) {
+		t.Fatalf("idle probe past its deadline = %v, want a read *net.OpError (one, as the net package's) with os.ErrDeadlineExceeded", err)
 	}
 	if pc.buf != nil {
 		t.Fatal("a probe that read nothing holds a buffer")

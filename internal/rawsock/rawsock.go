@@ -38,10 +38,10 @@ type Conn struct {
 	// callbacks are bound once in Init (a closure per call would allocate).
 	rp      []byte
 	rn      int
-	rerr    error
+	rerr    syscall.Errno
 	wp      []byte
 	wn      int
-	werr    error
+	werr    syscall.Errno
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 }
@@ -58,9 +58,21 @@ func (c *Conn) Init(tc *net.TCPConn) error {
 	return nil
 }
 
-// RawConn is the socket's syscall.RawConn, for reads of the caller's own
-// (see ReadFD).
-func (c *Conn) RawConn() syscall.RawConn { return c.raw }
+// ReadWith calls f with the socket's descriptor until it returns true,
+// waiting for the socket to be readable (and honouring the read deadline)
+// in between, as the socket's syscall.RawConn.Read does; for reads of the
+// caller's own (see ReadFD). A failed wait's error is shaped as Read's.
+func (c *Conn) ReadWith(f func(fd uintptr) bool) error {
+	if err := c.raw.Read(f); err != nil {
+		return c.opError("read", PollError(err))
+	}
+	return nil
+}
+
+// ReadError is Read's error for a read(2) that failed with errno.
+func (c *Conn) ReadError(errno syscall.Errno) error {
+	return c.opError("read", os.NewSyscallError("read", errno))
+}
 
 // Read reads into p what has arrived, waiting for the socket to be readable
 // only when nothing has. At the end of the stream it returns io.EOF.
@@ -68,15 +80,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rp, c.rn, c.rerr = p, 0, nil
-	err := c.raw.Read(c.readFn)
+	c.rp, c.rn, c.rerr = p, 0, 0
+	err := c.ReadWith(c.readFn)
 	n, rerr := c.rn, c.rerr
-	c.rp, c.rerr = nil, nil
+	c.rp = nil
 	switch {
 	case err != nil:
-		return 0, c.opError("read", err)
-	case rerr != nil:
-		return 0, c.opError("read", os.NewSyscallError("read", rerr))
+		return 0, err
+	case rerr != 0:
+		return 0, c.ReadError(rerr)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -122,17 +134,28 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.wp, c.wn, c.werr = p, 0, nil
+	c.wp, c.wn, c.werr = p, 0, 0
 	err := c.raw.Write(c.writeFn)
 	n, werr := c.wn, c.werr
-	c.wp, c.werr = nil, nil
+	c.wp = nil
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
-	case werr != nil:
+		return n, c.opError("write", PollError(err))
+	case werr != 0:
 		return n, c.opError("write", os.NewSyscallError("write", werr))
 	}
 	return n, nil
+}
+
+// PollError is the poller's error (os.ErrDeadlineExceeded, net.ErrClosed)
+// inside the *net.OpError a syscall.RawConn's Read or Write wraps it in
+// (operation "raw-read" or "raw-write"), for a caller that names the
+// operation in an *net.OpError of its own, as the net package does once.
+func PollError(err error) error {
+	if op, ok := err.(*net.OpError); ok {
+		return op.Err
+	}
+	return err
 }
 
 // opError names the operation and the connection's addresses around err,

@@ -206,10 +206,25 @@ func TestErrorsAsNet(t *testing.T) {
 					c := newConn(t, self)
 					read, write = c.Read, c.Write
 				}
-				tt.want(t, tt.do(t, self, peer, read, write))
+				o := tt.do(t, self, peer, read, write)
+				tt.want(t, o)
+				if n := opErrors(o.err); o.err != nil && o.err != io.EOF && n != 1 {
+					t.Errorf("%v: %d *net.OpError in the chain, want 1 (as the net package's)", o.err, n)
+				}
 			})
 		}
 	}
+}
+
+// opErrors counts the *net.OpError in err's chain.
+func opErrors(err error) int {
+	n := 0
+	for ; err != nil; err = errors.Unwrap(err) {
+		if _, ok := err.(*net.OpError); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // TestNoAllocations: a read of data that has arrived and a write the
