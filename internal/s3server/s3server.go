@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -277,8 +278,12 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// stsStartup is how long AssumeRole waits for a just-started server's STS.
+const stsStartup = 30 * time.Second
+
 // AssumeRole asks the server's STS for temporary credentials (MinIO grants
-// them to its root user for any role ARN).
+// them to its root user for any role ARN), waiting up to stsStartup for an
+// STS that is still starting.
 func (s *Server) AssumeRole(tb testing.TB, duration time.Duration) aws.Credentials {
 	tb.Helper()
 	c := sts.New(sts.Options{
@@ -286,11 +291,18 @@ func (s *Server) AssumeRole(tb testing.TB, duration time.Duration) aws.Credentia
 		BaseEndpoint: aws.String(s.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
 	})
-	out, err := c.AssumeRole(context.Background(), &sts.AssumeRoleInput{
+	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String("arn:aws:iam::000000000000:role/yatagarasu-test"),
 		RoleSessionName: aws.String("yatagarasu-test"),
 		DurationSeconds: aws.Int32(int32(duration.Seconds())),
-	})
+	}
+	out, err := c.AssumeRole(context.Background(), in)
+	// MinIO answers S3 requests before its identity subsystem is up, and
+	// STS until then with "Server not initialized, please try again".
+	for give := time.Now().Add(stsStartup); err != nil && strings.Contains(err.Error(), "Server not initialized") && time.Now().Before(give); {
+		time.Sleep(100 * time.Millisecond)
+		out, err = c.AssumeRole(context.Background(), in)
+	}
 	if err != nil {
 		tb.Fatalf("AssumeRole on %s: %v", s.kind.Name, err)
 	}
