@@ -199,6 +199,10 @@ func StartProcess(k Kind, root string) (*Server, error) {
 	return s, nil
 }
 
+// startupWait is how long a just-started server may take to answer, and
+// its STS to come up (AssumeRole).
+const startupWait = 30 * time.Second
+
 // Start (re)starts the process on the same address and root.
 func (s *Server) Start() error {
 	s.log = &bytes.Buffer{}
@@ -208,7 +212,7 @@ func (s *Server) Start() error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("s3server: starting %s: %w", s.bin, err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startupWait)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.URL + s.kind.readyPath)
 		if err == nil {
@@ -218,7 +222,7 @@ func (s *Server) Start() error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return fmt.Errorf("s3server: %s did not answer on %s within 20s; its output:\n%s", s.kind.Name, s.Addr, s.log)
+	return fmt.Errorf("s3server: %s did not answer on %s within %v; its output:\n%s", s.kind.Name, s.Addr, startupWait, s.log)
 }
 
 // Stop kills the process and waits for it. Safe to call twice.
@@ -278,11 +282,8 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// stsStartup is how long AssumeRole waits for a just-started server's STS.
-const stsStartup = 30 * time.Second
-
 // AssumeRole asks the server's STS for temporary credentials (MinIO grants
-// them to its root user for any role ARN), waiting up to stsStartup for an
+// them to its root user for any role ARN), waiting up to startupWait for an
 // STS that is still starting.
 func (s *Server) AssumeRole(tb testing.TB, duration time.Duration) aws.Credentials {
 	tb.Helper()
@@ -299,7 +300,7 @@ func (s *Server) AssumeRole(tb testing.TB, duration time.Duration) aws.Credentia
 	out, err := c.AssumeRole(context.Background(), in)
 	// MinIO answers S3 requests before its identity subsystem is up, and
 	// STS until then with "Server not initialized, please try again".
-	for give := time.Now().Add(stsStartup); err != nil && strings.Contains(err.Error(), "Server not initialized") && time.Now().Before(give); {
+	for give := time.Now().Add(startupWait); err != nil && strings.Contains(err.Error(), "Server not initialized") && time.Now().Before(give); {
 		time.Sleep(100 * time.Millisecond)
 		out, err = c.AssumeRole(context.Background(), in)
 	}
