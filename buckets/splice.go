@@ -135,14 +135,16 @@ func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, wr
 			in, serr = splice(int(fd), p.w, want)
 			return serr != syscall.EAGAIN
 		})
-		if rerr == nil {
-			rerr = serr
+		if err := spliceError(rerr, serr); err != nil {
+			// The shape Read's failures have: one *net.OpError naming
+			// the upstream connection around the poller's or the
+			// system call's error.
+			s.err = &net.OpError{Op: "splice", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: err}
+			clean = true
+			return written, nil, true
 		}
-		if rerr == nil && in == 0 {
-			rerr = io.ErrUnexpectedEOF // S3 closed before Content-Length
-		}
-		if rerr != nil {
-			s.err = rerr
+		if in == 0 {
+			s.err = io.ErrUnexpectedEOF // S3 closed before Content-Length
 			clean = true
 			return written, nil, true
 		}
@@ -156,13 +158,8 @@ func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, wr
 				out, werr = splice(p.r, int(fd), in)
 				return werr != syscall.EAGAIN
 			})
-			if err != nil {
-				err = rawsock.PollError(err)
-			} else if werr != nil {
-				err = os.NewSyscallError("splice", werr)
-			}
-			if err != nil {
-				return written, &net.OpError{Op: "splice", Net: "tcp", Addr: dst.RemoteAddr(), Err: err}, true
+			if err := spliceError(err, werr); err != nil {
+				return written, &net.OpError{Op: "splice", Net: "tcp", Source: dst.LocalAddr(), Addr: dst.RemoteAddr(), Err: err}, true
 			}
 			in -= out
 			written += int64(out)
@@ -171,6 +168,19 @@ func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, wr
 	s.eof = true
 	clean = true
 	return written, nil, true
+}
+
+// spliceError is the error of one splice wait: the poller's (a deadline, a
+// closed socket), unwrapped from the RawConn's own *net.OpError, or the
+// system call's errno as an *os.SyscallError; nil when neither failed.
+func spliceError(pollErr, callErr error) error {
+	switch {
+	case pollErr != nil:
+		return rawsock.PollError(pollErr)
+	case callErr != nil:
+		return os.NewSyscallError("splice", callErr)
+	}
+	return nil
 }
 
 // splice moves up to n bytes from fd in to fd out without blocking, retrying

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,7 +161,12 @@ func TestSpliceToUpstreamFailures(t *testing.T) {
 		wantErr func(error) bool
 	}{
 		{"cut", false, func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) }},
-		{"stalled", true, func(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }},
+		// One *net.OpError naming the upstream connection, as Read's.
+		{"stalled", true, func(err error) bool {
+			op := (*net.OpError)(nil)
+			return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &op) && op.Op == "splice" &&
+				op.Source != nil && op.Addr != nil && !errors.As(op.Err, new(*net.OpError))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			release := make(chan struct{})
@@ -230,4 +236,23 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestSpliceError: the poller's error is unwrapped from the RawConn's
+// *net.OpError, a system call's errno becomes an *os.SyscallError, and the
+// poller's wins when both are set (the last attempt's EAGAIN before a
+// deadline).
+func TestSpliceError(t *testing.T) {
+	raw := &net.OpError{Op: "raw-read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	if err := spliceError(raw, syscall.EAGAIN); err != os.ErrDeadlineExceeded {
+		t.Errorf("deadline: %#v, want os.ErrDeadlineExceeded itself", err)
+	}
+	err := spliceError(nil, syscall.ECONNRESET)
+	var se *os.SyscallError
+	if !errors.As(err, &se) || se.Syscall != "splice" || !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("reset: %#v, want *os.SyscallError splice around ECONNRESET", err)
+	}
+	if err := spliceError(nil, nil); err != nil {
+		t.Errorf("no failure: %v", err)
+	}
 }
