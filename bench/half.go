@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,12 +34,16 @@ type halfRun struct {
 	// Skipped says why half did not run (no 1k figure of yatagarasu).
 	Skipped string    `json:"skipped,omitempty"`
 	Rows    []halfRow `json:"rows,omitempty"`
-	Goal    *halfGoal `json:"goal,omitempty"`
+	// Goal is the goal's verdict: on the one measurement, or with -rounds
+	// on the median of the rounds' ratios (RoundGoals, one per round).
+	Goal       *halfGoal  `json:"goal,omitempty"`
+	RoundGoals []halfGoal `json:"round_goals,omitempty"`
 }
 
 // halfRow is one target at the offered rate.
 type halfRow struct {
 	Target   string  `json:"target"`
+	Round    int     `json:"round,omitempty"` // 0: measured once
 	Offered  float64 `json:"offered_rate"`
 	Achieved float64 `json:"achieved_rate"` // responses per second of the run
 	Unsent   int64   `json:"unsent"`
@@ -71,13 +77,49 @@ type halfGoal struct {
 	Met      bool          `json:"met"`
 	// Note says why the goal could not be judged (then Met is false).
 	Note string `json:"note,omitempty"`
+	// Round is the round judged (0: the only measurement, or the median).
+	// For the median, Ratios are the judged rounds' ratios in round order,
+	// Ratio their median, P99 and NginxP99 the medians of their p99s, and
+	// Unjudged the rounds left out (see each round's Note).
+	Round    int       `json:"round,omitempty"`
+	Ratios   []float64 `json:"round_ratios,omitempty"`
+	Unjudged int       `json:"unjudged_rounds,omitempty"`
 }
 
-// halfTable fills h's rows and goal from the half scenario's rows.
+// halfTable fills h's rows and goal from the half scenario's rows: each
+// round's rows are compared with that round's nginx row; with more than
+// one round the goal is judged on the median (medianHalfGoal).
 func halfTable(h *halfRun, rows []row) {
+	h.Rows, h.RoundGoals = nil, nil
+	var rounds []int
+	for _, r := range rows {
+		if r.Kind == kindOpen && !slices.Contains(rounds, r.Round) {
+			rounds = append(rounds, r.Round)
+		}
+	}
+	h.Goal = nil
+	for _, round := range rounds {
+		g := halfRound(h, rows, round)
+		if g == nil {
+			continue
+		}
+		if round == 0 {
+			h.Goal = g
+			continue
+		}
+		g.Round = round
+		h.RoundGoals = append(h.RoundGoals, *g)
+	}
+	if len(h.RoundGoals) > 0 {
+		h.Goal = medianHalfGoal(h.RoundGoals)
+	}
+}
+
+// halfRound appends round's rows to h.Rows and judges the goal on them.
+func halfRound(h *halfRun, rows []row, round int) *halfGoal {
 	var nginx *row
 	for i, r := range rows {
-		if r.Kind == kindOpen && r.Target == targetNginx && r.Error == "" {
+		if r.Kind == kindOpen && r.Round == round && r.Target == targetNginx && r.Error == "" {
 			nginx = &rows[i]
 		}
 	}
@@ -87,12 +129,12 @@ func halfTable(h *halfRun, rows []row) {
 		}
 		return a / b
 	}
-	h.Rows = nil
+	first := len(h.Rows)
 	for _, r := range rows {
-		if r.Kind != kindOpen {
+		if r.Kind != kindOpen || r.Round != round {
 			continue
 		}
-		hr := halfRow{Target: r.Target, Measured: r.Measured, Error: r.Error}
+		hr := halfRow{Target: r.Target, Round: r.Round, Measured: r.Measured, Error: r.Error}
 		if r.Error == "" {
 			hr.Offered, hr.Achieved, hr.Unsent, hr.Errors = h.Rate, r.Load.ReqPerSec, r.Load.Unsent, r.Load.Errors
 			hr.P50, hr.P99, hr.P999, hr.Max = r.Load.P50, r.Load.P99, r.Load.P999, r.Load.Max
@@ -111,7 +153,34 @@ func halfTable(h *halfRun, rows []row) {
 	if nginx != nil {
 		nginxP99 = nginx.Load.P99
 	}
-	h.Goal = judgeHalf(h.Rows, nginxP99)
+	return judgeHalf(h.Rows[first:], nginxP99)
+}
+
+// medianHalfGoal judges the goal on the median of the judged rounds'
+// ratios; rounds that could not be judged are counted, not guessed.
+func medianHalfGoal(rounds []halfGoal) *halfGoal {
+	g := &halfGoal{Target: rounds[0].Target, Limit: halfGoalRatio}
+	var p99s, nginxP99s []float64
+	for _, r := range rounds {
+		if r.Note != "" {
+			g.Unjudged++
+			if g.Note == "" {
+				g.Note = fmt.Sprintf("round %d: %s", r.Round, r.Note)
+			}
+			continue
+		}
+		g.Ratios = append(g.Ratios, r.Ratio)
+		p99s, nginxP99s = append(p99s, float64(r.P99)), append(nginxP99s, float64(r.NginxP99))
+	}
+	if len(g.Ratios) == 0 {
+		g.Note = "no round could be judged; " + g.Note
+		return g
+	}
+	g.Note = ""
+	g.Ratio = median(g.Ratios)
+	g.P99, g.NginxP99 = time.Duration(median(p99s)), time.Duration(median(nginxP99s))
+	g.Met = g.Ratio <= halfGoalRatio
+	return g
 }
 
 // judgeHalf checks the goal on the public yatagarasu row: its p99 at most
@@ -152,12 +221,12 @@ func printHalf(w io.Writer, h *halfRun) {
 	t := [][]string{{"target", "offered", "achieved", "unsent", "p50", "p99", "p99.9", "max", "p99 sent", "CPU µs/req", "CPU%", "errors", "p99/nginx", "CPU/nginx", "gen lag p99"}}
 	var failed []string
 	for _, r := range h.Rows {
-		name := r.Target
+		name := roundName(r.Target, r.Round)
 		if r.Measured == "origin" {
 			name += "*"
 		}
 		if r.Error != "" {
-			failed = append(failed, fmt.Sprintf("half %s: %s", r.Target, r.Error))
+			failed = append(failed, fmt.Sprintf("half %s: %s", roundName(r.Target, r.Round), r.Error))
 			t = append(t, []string{name, "FAILED", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"})
 			continue
 		}
@@ -170,20 +239,50 @@ func printHalf(w io.Writer, h *halfRun) {
 	for _, f := range failed {
 		fmt.Fprintf(w, "FAILED %s\n", f)
 	}
+	for _, g := range h.RoundGoals {
+		printHalfGoal(w, &g)
+	}
 	if g := h.Goal; g != nil {
-		switch {
-		case g.Note != "" && g.Ratio > 0:
-			fmt.Fprintf(w, "goal half: yatagarasu p99 %s = %.2fx nginx's: not judged (%s)\n", fmtLatency(g.P99), g.Ratio, g.Note)
-		case g.Note != "":
-			fmt.Fprintf(w, "goal half: yatagarasu p99 <= %.1fx nginx p99: not judged (%s)\n", g.Limit, g.Note)
-		default:
-			verdict := "met"
-			if !g.Met {
-				verdict = "NOT met"
-			}
-			fmt.Fprintf(w, "goal half: yatagarasu p99 <= %.1fx nginx p99: %s vs %s = %.2fx: %s\n",
-				g.Limit, fmtLatency(g.P99), fmtLatency(g.NginxP99), g.Ratio, verdict)
+		printHalfGoal(w, g)
+	}
+}
+
+// printHalfGoal writes one verdict line: a round's, the only one's, or the
+// median's (with every judged round's ratio).
+func printHalfGoal(w io.Writer, g *halfGoal) {
+	label := "goal half"
+	switch {
+	case g.Round > 0:
+		label = fmt.Sprintf("half round %d", g.Round)
+	case len(g.Ratios) > 0:
+		parts := make([]string, len(g.Ratios))
+		for i, v := range g.Ratios {
+			parts[i] = fmt.Sprintf("%.2fx", v)
 		}
+		label = fmt.Sprintf("goal half, median of %d rounds (%s", len(g.Ratios), strings.Join(parts, ", "))
+		if g.Unjudged > 0 {
+			label += fmt.Sprintf("; %d not judged", g.Unjudged)
+		}
+		label += ")"
+	}
+	switch {
+	case g.Note != "" && g.Ratio > 0:
+		fmt.Fprintf(w, "%s: yatagarasu p99 %s = %.2fx nginx's: not judged (%s)\n", label, fmtLatency(g.P99), g.Ratio, g.Note)
+	case g.Note != "":
+		fmt.Fprintf(w, "%s: yatagarasu p99 <= %.1fx nginx p99: not judged (%s)\n", label, g.Limit, g.Note)
+	default:
+		verdict := "met"
+		if !g.Met {
+			verdict = "NOT met"
+		}
+		if len(g.Ratios) > 0 {
+			// The medians of the p99s need not divide to the median ratio.
+			fmt.Fprintf(w, "%s: yatagarasu p99 <= %.1fx nginx p99: %.2fx (median p99s %s vs %s): %s\n",
+				label, g.Limit, g.Ratio, fmtLatency(g.P99), fmtLatency(g.NginxP99), verdict)
+			return
+		}
+		fmt.Fprintf(w, "%s: yatagarasu p99 <= %.1fx nginx p99: %s vs %s = %.2fx: %s\n",
+			label, g.Limit, fmtLatency(g.P99), fmtLatency(g.NginxP99), g.Ratio, verdict)
 	}
 }
 

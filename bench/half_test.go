@@ -69,7 +69,7 @@ func TestHalfRateIsHalfTheMedian(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := slices.Clone(tt.samples)
-			h := halfRate(0.5, in, false)
+			h := halfRate(0.5, in, 1, false)
 			if h.Skipped != "" || h.Base != tt.wantBase || h.Rate != tt.wantBase/2 || h.BaseFrom != tt.wantFrom {
 				t.Fatalf("halfRate = base %g rate %g from %q (skipped %q), want base %g rate %g from %q",
 					h.Base, h.Rate, h.BaseFrom, h.Skipped, tt.wantBase, tt.wantBase/2, tt.wantFrom)
@@ -79,7 +79,7 @@ func TestHalfRateIsHalfTheMedian(t *testing.T) {
 			}
 		})
 	}
-	if h := halfRate(0.5, nil, false); h.Skipped == "" {
+	if h := halfRate(0.5, nil, 0, false); h.Skipped == "" {
 		t.Fatalf("halfRate with no sample = %+v, want skipped", h)
 	}
 }

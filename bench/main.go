@@ -41,6 +41,7 @@ type options struct {
 	big         string
 	bigRequests int64
 	halfBase    int
+	rounds      int // measurements of each closed-loop and half scenario (see runScenario)
 	keep        bool
 	faultSeed   uint64
 
@@ -103,6 +104,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.big, "big", "1g", "object of the big-stream scenario: 1g or 5g")
 	fs.Int64Var(&o.bigRequests, "big-requests", 3, "sequential GETs in the big-stream scenario")
 	fs.IntVar(&o.halfBase, "half-base", 3, "half: closed-loop 1k runs of yatagarasu (public) whose median req/s sets half's rate; 1k's own row is one of them")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure every closed-loop scenario and half this many times, the targets' order reversed every other round; the report adds each ratio's median over the rounds and judges half on its median")
 	fs.BoolVar(&o.keep, "keep", false, "keep the processes' configs and logs (<run>/work)")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "seed of the origin's random failures in fail5, fail30 and fail30-nobreaker")
 	fs.BoolVar(&o.soak, "soak", false, "soak and leak test of one long-lived proxy instead of the scenarios (see README)")
@@ -128,6 +130,9 @@ func parseFlags(args []string) (options, error) {
 		if err := checkSoakOptions(o); err != nil {
 			return o, err
 		}
+	}
+	if o.rounds < 1 {
+		return o, fmt.Errorf("bench: -rounds %d: want at least 1", o.rounds)
 	}
 	if o.halfBase < 1 {
 		return o, fmt.Errorf("bench: -half-base %d: want at least 1", o.halfBase)
@@ -185,6 +190,7 @@ func run(args []string) int {
 	printHeader(os.Stdout, e, res, scs)
 	res.Rows = e.runAll(ctx, scs, targets)
 	res.Ratios = computeRatios(res.Rows)
+	res.Rounds, res.RatioMedians = opts.rounds, medianRatios(res.Ratios)
 	res.Resilience = resiliencePhases(res.Rows)
 	if e.half != nil {
 		halfTable(e.half, res.Rows)
@@ -387,6 +393,9 @@ func printHeader(w io.Writer, e *env, res *results, scs []scenario) {
 		fmt.Fprintf(w, "files:   RLIMIT_NOFILE %d%s, hard %d\n", fd.Soft, raised, fd.Hard)
 	}
 	fmt.Fprintf(w, "targets: %s\n", strings.Join(res.Targets, ", "))
+	if e.opts.rounds > 1 {
+		fmt.Fprintf(w, "rounds:  %d of every closed-loop scenario and half, the targets' order reversed every other round; ratios and half's goal judged on their medians\n", e.opts.rounds)
+	}
 	fmt.Fprintf(w, "loads (each after a %s warm-up, fresh processes per scenario and target):\n", e.opts.warmup)
 	for _, sc := range scs {
 		fmt.Fprintf(w, "  %s\n", sc.describe())

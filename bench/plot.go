@@ -160,11 +160,16 @@ func drawChart(img *image.RGBA, r image.Rectangle, title, scenarioName string, t
 	ok := make([]bool, len(targets))
 	top := 0.0
 	for i, t := range targets {
+		// With -rounds a target has a row per round: its bar is their median.
+		var vs []float64
 		for _, rw := range rows {
 			if rw.Scenario == scenarioName && rw.Target == t && rw.Error == "" {
-				vals[i], ok[i] = value(rw), true
-				top = max(top, vals[i])
+				vs = append(vs, value(rw))
 			}
+		}
+		if len(vs) > 0 {
+			vals[i], ok[i] = median(vs), true
+			top = max(top, vals[i])
 		}
 	}
 	top = niceCeil(top * 1.1)

@@ -18,6 +18,9 @@ import (
 type row struct {
 	Scenario string `json:"scenario"`
 	Target   string `json:"target"`
+	// Round is the row's round when -rounds repeated the scenario (1, 2,
+	// ...); 0 when it was measured once.
+	Round int `json:"round,omitempty"`
 	// Measured is whose CPU and RSS the row reports: "proxy", or "origin"
 	// for the direct target.
 	Measured string `json:"measured"`
@@ -57,8 +60,9 @@ type row struct {
 // yatagarasu's value divided by the other's.
 type ratio struct {
 	Scenario  string  `json:"scenario"`
-	Target    string  `json:"target"` // a yatagarasu row, e.g. "yatagarasu"
-	Versus    string  `json:"versus"` // direct, nginx or haproxy
+	Target    string  `json:"target"`          // a yatagarasu row, e.g. "yatagarasu"
+	Versus    string  `json:"versus"`          // direct, nginx or haproxy
+	Round     int     `json:"round,omitempty"` // both rows' round (0: measured once)
 	ReqPerSec float64 `json:"req_per_sec"`
 	P99       float64 `json:"p99"`
 	CPUPerReq float64 `json:"cpu_per_req"`
@@ -82,6 +86,10 @@ type results struct {
 	Skipped     []skipped  `json:"skipped,omitempty"`
 	Rows        []row      `json:"rows"`
 	Ratios      []ratio    `json:"ratios"`
+	// Rounds is -rounds; with more than one, RatioMedians are the ratios'
+	// medians over the rounds.
+	Rounds       int           `json:"rounds"`
+	RatioMedians []ratioMedian `json:"ratio_medians,omitempty"`
 	// Resilience is the resilience table: one entry per target and phase of
 	// the scenarios that break the origin.
 	Resilience []resiliencePhase `json:"resilience,omitempty"`
@@ -103,7 +111,7 @@ func isYatagarasu(name string) bool {
 }
 
 // computeRatios pairs every measured yatagarasu row with every measured
-// non-yatagarasu row of the same scenario, and each profile's row
+// non-yatagarasu row of the same scenario and round, and each profile's row
 // (yatagarasu:<profile>) with the public one (yatagarasu) too. Rows of
 // resilience, half and idle10k are left out: they have tables of their
 // own.
@@ -121,7 +129,7 @@ func computeRatios(rows []row) []ratio {
 			continue
 		}
 		for _, o := range rows {
-			if o.Scenario != y.Scenario || skip(o) {
+			if o.Scenario != y.Scenario || o.Round != y.Round || skip(o) {
 				continue
 			}
 			// The other proxies, and for a profile the public row.
@@ -132,6 +140,7 @@ func computeRatios(rows []row) []ratio {
 				Scenario:  y.Scenario,
 				Target:    y.Target,
 				Versus:    o.Target,
+				Round:     y.Round,
 				ReqPerSec: div(y.Load.ReqPerSec, o.Load.ReqPerSec),
 				P99:       div(float64(y.Load.P99), float64(o.Load.P99)),
 				CPUPerReq: div(y.CPUPerReqUS, o.CPUPerReqUS),
@@ -252,7 +261,7 @@ func printPerfTable(w io.Writer, res *results) {
 		if r.Faults != "" || r.Kind != "" {
 			continue
 		}
-		name := r.Target
+		name := roundName(r.Target, r.Round)
 		if r.Measured == "origin" {
 			name += "*"
 			hasDirect = true
@@ -286,10 +295,23 @@ func printPerfTable(w io.Writer, res *results) {
 	fmt.Fprintln(w, "ratios yatagarasu / other (req/s: higher is better; p99, CPU/req, RSS: lower is better)")
 	t = [][]string{{"scenario", "ratio", "req/s", "p99", "CPU/req", "RSS"}}
 	for _, q := range res.Ratios {
-		t = append(t, []string{q.Scenario, q.Target + "/" + q.Versus, fmt.Sprintf("%.2fx", q.ReqPerSec),
+		t = append(t, []string{q.Scenario, roundName(q.Target+"/"+q.Versus, q.Round), fmt.Sprintf("%.2fx", q.ReqPerSec),
 			fmt.Sprintf("%.2fx", q.P99), fmt.Sprintf("%.2fx", q.CPUPerReq), fmt.Sprintf("%.2fx", q.PeakRSS)})
 	}
 	writeAligned(w, t, 2)
+	if len(res.RatioMedians) > 0 {
+		fmt.Fprintln(w)
+		printRatioMedians(w, res.RatioMedians)
+	}
+}
+
+// roundName labels a row or ratio of a repeated scenario with its round:
+// "yatagarasu #2"; name alone for round 0.
+func roundName(name string, round int) string {
+	if round == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s #%d", name, round)
 }
 
 // writeAligned prints rows as columns two spaces apart: the first left

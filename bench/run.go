@@ -89,7 +89,8 @@ func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []ro
 }
 
 // halfBase settles half's rate: it takes yatagarasu's (public) req/s from
-// the 1k row measured before it and, until it has -half-base figures, runs
+// the 1k rows measured before it (one per round) and, until it has
+// -half-base figures, runs
 // 1k against yatagarasu (public) alone again, each time with fresh
 // processes; the rate is rateOf times their median. One closed-loop
 // figure can be a quarter off on a noisy host, and half's load, so its
@@ -103,21 +104,27 @@ func (e *env) halfBase(ctx context.Context, scs []scenario, targets []target, ro
 			oneK, calibrated = sc, sc.Calibration
 		}
 	}
+	failed := 0
 	for _, r := range rows {
 		if r.Scenario == "1k" && r.Target == targetYatagarasu && r.Kind == "" {
 			if r.Error != "" || r.Load.ReqPerSec <= 0 {
-				return halfRun{RateOf: rateOf, Skipped: "yatagarasu's 1k run, which sets the rate, failed"}
+				failed++ // another round may still set the rate
+				continue
 			}
 			samples = append(samples, r.Load.ReqPerSec)
 		}
 	}
+	if len(samples) == 0 && failed > 0 {
+		return halfRun{RateOf: rateOf, Skipped: "yatagarasu's 1k run, which sets the rate, failed"}
+	}
+	fromRows := len(samples)
 	if len(samples) > 0 && oneK.Name != "" {
 		cal := oneK
 		cal.Calibration = true
 		ts := targetsFor(cal, targets)
 		for len(samples) < e.opts.halfBase && len(ts) == 1 && ctx.Err() == nil {
 			fmt.Fprintf(e.progress, "%-7s %-12s ... ", "half", fmt.Sprintf("1k again (%d of %d)", len(samples)+1, e.opts.halfBase))
-			r := e.runOne(ctx, cal, ts[0])
+			r := e.runOne(ctx, cal, ts[0], 0)
 			if r.Error != "" || r.Load.ReqPerSec <= 0 {
 				if ctx.Err() == nil {
 					fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
@@ -128,30 +135,36 @@ func (e *env) halfBase(ctx context.Context, scs []scenario, targets []target, ro
 			samples = append(samples, r.Load.ReqPerSec)
 		}
 	}
-	return halfRate(rateOf, samples, calibrated)
+	return halfRate(rateOf, samples, fromRows, calibrated)
 }
 
 // halfRate is half's rate: rateOf times the median of samples, yatagarasu's
-// (public) closed-loop 1k req/s, the first from the 1k scenario
-// (calibrated: run only for this, 1k was not selected), the others run for
-// half alone.
-func halfRate(rateOf float64, samples []float64, calibrated bool) halfRun {
+// (public) closed-loop 1k req/s, the first fromRows from the 1k scenario's
+// rounds (calibrated: run only for this, 1k was not selected), the others
+// run for half alone.
+func halfRate(rateOf float64, samples []float64, fromRows int, calibrated bool) halfRun {
 	h := halfRun{RateOf: rateOf, Samples: samples}
 	if len(samples) == 0 {
 		h.Skipped = "no 1k figure of yatagarasu (public profile) to take half of: half needs the yatagarasu target"
 		return h
 	}
 	h.Base, h.BaseFrom = median(samples), "1k"
+	if fromRows > 1 {
+		h.BaseFrom = fmt.Sprintf("1k's %d rounds", fromRows)
+	}
 	if calibrated {
-		h.BaseFrom = "1k (run for this only)"
+		h.BaseFrom += " (run for this only)"
 	}
 	if n := len(samples); n > 1 {
 		parts := make([]string, n)
 		for i, v := range samples {
 			parts[i] = fmt.Sprintf("%.0f", v)
 		}
-		h.BaseFrom = fmt.Sprintf("the median of %d closed-loop runs: %s and %d run for half (%s)",
-			n, h.BaseFrom, n-1, strings.Join(parts, ", "))
+		from := h.BaseFrom
+		if n > fromRows {
+			from += fmt.Sprintf(" and %d run for half", n-fromRows)
+		}
+		h.BaseFrom = fmt.Sprintf("the median of %d closed-loop runs: %s (%s)", n, from, strings.Join(parts, ", "))
 	}
 	h.Rate = h.RateOf * h.Base
 	return h
@@ -172,49 +185,78 @@ func median(vs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// runScenario measures one scenario against every target it applies to.
-// It stops early, returning what it has, when ctx ends.
+// runScenario measures one scenario against every target it applies to,
+// -rounds times when the scenario is repeated (each row then carries its
+// round, from 1), the targets' order reversed in every even round so that
+// a drift of the machine over the run favours no target. It stops early,
+// returning what it has, when ctx ends.
 func (e *env) runScenario(ctx context.Context, sc scenario, targets []target) []row {
 	var rows []row
-	for _, t := range targetsFor(sc, targets) {
-		if ctx.Err() != nil {
-			return rows
+	rounds := 1
+	if sc.repeated() {
+		rounds = e.opts.rounds
+	}
+	ts := targetsFor(sc, targets)
+	for round := 1; round <= rounds; round++ {
+		order := roundOrder(ts, round)
+		tag := 0 // a single measurement has no round
+		if rounds > 1 {
+			tag = round
 		}
-		fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, t.name())
-		profiled := e.cpuProfile
-		r := e.runOne(ctx, sc, t)
-		if ctx.Err() != nil {
-			// Interrupted mid-run: the row is not a measurement.
-			fmt.Fprintln(e.progress, "interrupted")
-			return rows
-		}
-		switch {
-		case r.Error != "":
-			fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
-		case len(r.Resilience) > 0:
-			var parts []string
-			for _, p := range r.Resilience {
-				parts = append(parts, fmt.Sprintf("%s: %d requests, %.3f%% ok, %.3f up/req, p99 %s",
-					p.Phase, p.ClientRequests, p.SuccessPct, p.Amplification, fmtLatency(p.P99)))
+		for _, t := range order {
+			if ctx.Err() != nil {
+				return rows
 			}
-			fmt.Fprintln(e.progress, strings.Join(parts, "; "))
-		case r.Idle != nil:
-			fmt.Fprintf(e.progress, "%d conns held (%d failed), RSS %s -> %s MiB, %.2f KiB/conn\n",
-				r.Idle.Opened, r.Idle.Failed, fmtNum(float64(r.Idle.RSSBeforeKiB)/1024), fmtNum(float64(r.Idle.RSSIdleKiB)/1024), r.Idle.KiBPerConn)
-		case r.Kind == kindOpen:
-			fmt.Fprintf(e.progress, "%s req/s of %s offered (%d unsent), p99 %s, p99.9 %s, %s µs CPU/req, %d errors\n",
-				fmtNum(r.Load.ReqPerSec), fmtNum(sc.Rate), r.Load.Unsent, fmtLatency(r.Load.P99), fmtLatency(r.Load.P999),
-				fmtNum(r.CPUPerReqUS), r.Load.Errors)
-		default:
-			fmt.Fprintf(e.progress, "%s req/s, %s µs CPU/req, %s MiB peak RSS, %d errors\n",
-				fmtNum(r.Load.ReqPerSec), fmtNum(r.CPUPerReqUS), fmtNum(r.PeakRSSMiB), r.Load.Errors)
+			r, ok := e.runReported(ctx, sc, t, tag)
+			if !ok {
+				return rows
+			}
+			rows = append(rows, r)
 		}
-		if e.cpuProfile != profiled {
-			fmt.Fprintln(e.progress, e.cpuProfile.progressLine())
-		}
-		rows = append(rows, r)
 	}
 	return rows
+}
+
+// runReported measures sc against t in round (0: not repeated) and writes
+// the progress line; ok is false when ctx ended during the run, whose row
+// is then not a measurement.
+func (e *env) runReported(ctx context.Context, sc scenario, t target, round int) (r row, ok bool) {
+	label := t.name()
+	if round > 0 {
+		label = fmt.Sprintf("%s #%d", label, round)
+	}
+	fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, label)
+	profiled := e.cpuProfile
+	r = e.runOne(ctx, sc, t, round)
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.progress, "interrupted")
+		return r, false
+	}
+	switch {
+	case r.Error != "":
+		fmt.Fprintf(e.progress, "FAILED\n%s\n", indent(r.Error, "    "))
+	case len(r.Resilience) > 0:
+		var parts []string
+		for _, p := range r.Resilience {
+			parts = append(parts, fmt.Sprintf("%s: %d requests, %.3f%% ok, %.3f up/req, p99 %s",
+				p.Phase, p.ClientRequests, p.SuccessPct, p.Amplification, fmtLatency(p.P99)))
+		}
+		fmt.Fprintln(e.progress, strings.Join(parts, "; "))
+	case r.Idle != nil:
+		fmt.Fprintf(e.progress, "%d conns held (%d failed), RSS %s -> %s MiB, %.2f KiB/conn\n",
+			r.Idle.Opened, r.Idle.Failed, fmtNum(float64(r.Idle.RSSBeforeKiB)/1024), fmtNum(float64(r.Idle.RSSIdleKiB)/1024), r.Idle.KiBPerConn)
+	case r.Kind == kindOpen:
+		fmt.Fprintf(e.progress, "%s req/s of %s offered (%d unsent), p99 %s, p99.9 %s, %s µs CPU/req, %d errors\n",
+			fmtNum(r.Load.ReqPerSec), fmtNum(sc.Rate), r.Load.Unsent, fmtLatency(r.Load.P99), fmtLatency(r.Load.P999),
+			fmtNum(r.CPUPerReqUS), r.Load.Errors)
+	default:
+		fmt.Fprintf(e.progress, "%s req/s, %s µs CPU/req, %s MiB peak RSS, %d errors\n",
+			fmtNum(r.Load.ReqPerSec), fmtNum(r.CPUPerReqUS), fmtNum(r.PeakRSSMiB), r.Load.Errors)
+	}
+	if e.cpuProfile != profiled {
+		fmt.Fprintln(e.progress, e.cpuProfile.progressLine())
+	}
+	return r, true
 }
 
 // faultsLabel describes a scenario's origin failure mode for a row.
@@ -229,14 +271,19 @@ func faultsLabel(sc scenario) string {
 }
 
 // runOne measures one scenario against one target with a fresh origin and
-// a fresh target process, both stopped before it returns.
-func (e *env) runOne(ctx context.Context, sc scenario, t target) row {
-	r := row{Scenario: sc.Name, Target: t.name(), Faults: faultsLabel(sc), Kind: sc.Kind}
+// a fresh target process, both stopped before it returns. round is the
+// row's round (0: the scenario is measured once).
+func (e *env) runOne(ctx context.Context, sc scenario, t target, round int) row {
+	r := row{Scenario: sc.Name, Target: t.name(), Faults: faultsLabel(sc), Kind: sc.Kind, Round: round}
 	fail := func(err error) row {
 		r.Error = err.Error()
 		return r
 	}
-	dir := filepath.Join(e.workDir, sc.Name+"-"+strings.ReplaceAll(t.name(), ":", "-"))
+	name := sc.Name + "-" + strings.ReplaceAll(t.name(), ":", "-")
+	if round > 0 {
+		name += fmt.Sprintf("-r%d", round) // -keep keeps every round's logs
+	}
+	dir := filepath.Join(e.workDir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(fmt.Errorf("bench: work dir: %w", err))
 	}

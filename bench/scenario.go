@@ -77,6 +77,11 @@ const (
 // resilience reports whether the scenario breaks the origin.
 func (s scenario) resilience() bool { return s.FailRate > 0 || s.DeadOrigin }
 
+// repeated reports whether -rounds repeats the scenario: the closed loops
+// and half, whose single runs vary most on a noisy host. The resilience
+// scenarios judge counts, not speed, and idle10k memory, so they run once.
+func (s scenario) repeated() bool { return !s.resilience() && s.Kind != kindIdle }
+
 // scenarioNames lists every scenario in run order; "big" is the streaming
 // one, named after its object (-big).
 var scenarioNames = []string{"1k", "half", "idle10k", "1m", "1m-256", "big", "fail5", "fail30", "fail30-nobreaker", "dead"}
