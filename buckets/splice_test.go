@@ -15,33 +15,9 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-)
 
-// tcpPair returns both ends of a loopback TCP connection: the proxy's side
-// (a *net.TCPConn, what SpliceTo writes to) and the client's.
-func tcpPair(t *testing.T) (proxySide *net.TCPConn, clientSide net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return server.(*net.TCPConn), client
-}
+	"yatagarasu/internal/tcppair"
+)
 
 // randomBody is n reproducible bytes.
 func randomBody(n int) []byte {
@@ -93,7 +69,7 @@ func TestSpliceToMovesExactBytes(t *testing.T) {
 	for _, n := range sizes {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			body, _ := fetchArmed(t, b, fmt.Sprint(n))
-			proxySide, client := tcpPair(t)
+			client, proxySide := tcppair.New(t)
 			got := make(chan []byte, 1)
 			go func() {
 				data, _ := io.ReadAll(client)
@@ -138,7 +114,7 @@ func TestSpliceToDeclines(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			body, _ := fetchArmed(t, b, key)
 			defer body.Finish()
-			proxySide, _ := tcpPair(t)
+			_, proxySide := tcppair.New(t)
 			if n, err, handled := body.SpliceTo(proxySide, time.Second); handled || n != 0 || err != nil || body.Len() != 0 {
 				t.Fatalf("SpliceTo = %d, %v, handled %v, Len %d; want declined, nothing moved", n, err, handled, body.Len())
 			}
@@ -183,7 +159,7 @@ func TestSpliceToUpstreamFailures(t *testing.T) {
 			defer close(release)
 			b := newUpstreamBucket(t, addr, "")
 			body, _ := fetchArmed(t, b, "k")
-			proxySide, client := tcpPair(t)
+			client, proxySide := tcppair.New(t)
 			got := make(chan int, 1)
 			go func() {
 				n, _ := io.Copy(io.Discard, client)
@@ -214,7 +190,7 @@ func TestSpliceToClientStops(t *testing.T) {
 	})
 	b := newUpstreamBucket(t, o.addr, "")
 	body, _ := fetchArmed(t, b, "big")
-	proxySide, _ := tcpPair(t) // the client never reads
+	_, proxySide := tcppair.New(t) // the client never reads
 	written, werr, handled := body.SpliceTo(proxySide, 300*time.Millisecond)
 	if !handled || !errors.Is(werr, os.ErrDeadlineExceeded) || body.Err() != nil {
 		t.Fatalf("SpliceTo = %d, %v, handled %v; body err %v; want a write timeout", written, werr, handled, body.Err())

@@ -8,28 +8,18 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"yatagarasu/internal/tcppair"
 )
 
 // trackedPair returns a trackedConn dialed to a loopback listener and the
 // server end of the same connection.
 func trackedPair(t *testing.T) (*trackedConn, net.Conn, *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, srv := tcppair.New(t)
 	var open atomic.Int64
 	tc := track(c, &open).(*trackedConn)
-	t.Cleanup(func() { tc.Close(); srv.Close() })
+	t.Cleanup(func() { tc.Close() })
 	return tc, srv, &open
 }
 

@@ -11,33 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// pair returns the two ends of a loopback TCP connection, closed at test
-// end.
-func pair(t *testing.T) (a, b *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
+	"yatagarasu/internal/tcppair"
+)
 
 func newConn(t *testing.T, tc *net.TCPConn) *Conn {
 	t.Helper()
@@ -52,7 +28,7 @@ func newConn(t *testing.T, tc *net.TCPConn) *Conn {
 // Read, the reader taking small and odd-sized reads, so both sides fill
 // the socket buffers and wait for readiness many times.
 func TestStreamBothWays(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcppair.New(t)
 	ra, rb := newConn(t, a), newConn(t, b)
 	const size = 8 << 20
 	data := make([]byte, size)
@@ -200,7 +176,7 @@ func TestErrorsAsNet(t *testing.T) {
 				name = tt.name + "/raw"
 			}
 			t.Run(name, func(t *testing.T) {
-				self, peer := pair(t)
+				self, peer := tcppair.New(t)
 				read, write := self.Read, self.Write
 				if raw {
 					c := newConn(t, self)
@@ -230,7 +206,7 @@ func opErrors(err error) int {
 // TestNoAllocations: a read of data that has arrived and a write the
 // socket takes allocate nothing (the callbacks are bound once, in Init).
 func TestNoAllocations(t *testing.T) {
-	a, b := pair(t)
+	a, b := tcppair.New(t)
 	ra, rb := newConn(t, a), newConn(t, b)
 	msg := make([]byte, 1024)
 	buf := make([]byte, 4096)
@@ -252,7 +228,7 @@ func TestNoAllocations(t *testing.T) {
 }
 
 func TestZeroLength(t *testing.T) {
-	a, _ := pair(t)
+	a, _ := tcppair.New(t)
 	c := newConn(t, a)
 	if n, err := c.Read(nil); n != 0 || err != nil {
 		t.Errorf("Read(nil) = %d, %v; want 0, nil", n, err)
@@ -269,27 +245,14 @@ func BenchmarkWriteRead1K(b *testing.B) {
 			name = "raw"
 		}
 		b.Run(name, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer ln.Close()
-			acc := make(chan net.Conn, 1)
-			go func() { c, _ := ln.Accept(); acc <- c }()
-			d, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			s := <-acc
-			defer d.Close()
-			defer s.Close()
+			d, s := tcppair.New(b)
 			read, write := s.Read, d.Write
 			if raw {
 				var rs, rd Conn
-				if err := rs.Init(s.(*net.TCPConn)); err != nil {
+				if err := rs.Init(s); err != nil {
 					b.Fatal(err)
 				}
-				if err := rd.Init(d.(*net.TCPConn)); err != nil {
+				if err := rd.Init(d); err != nil {
 					b.Fatal(err)
 				}
 				read, write = rs.Read, rd.Write
