@@ -103,7 +103,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxy to CPU 1 and origin + load generator to CPU 0 with taskset")
 	fs.StringVar(&o.big, "big", "1g", "object of the big-stream scenario: 1g or 5g")
 	fs.Int64Var(&o.bigRequests, "big-requests", 3, "sequential GETs in the big-stream scenario")
-	fs.IntVar(&o.halfBase, "half-base", 3, "half: closed-loop 1k runs of yatagarasu (public) whose median req/s sets half's rate; 1k's own row is one of them")
+	fs.IntVar(&o.halfBase, "half-base", 3, "half: closed-loop 1k runs of yatagarasu (public) whose median req/s sets half's rate; 1k's own rows (one per round) count")
 	fs.IntVar(&o.rounds, "rounds", 1, "measure every closed-loop scenario and half this many times, the targets' order reversed every other round; the report adds each ratio's median over the rounds and judges half on its median")
 	fs.BoolVar(&o.keep, "keep", false, "keep the processes' configs and logs (<run>/work)")
 	fs.Uint64Var(&o.faultSeed, "fault-seed", 1, "seed of the origin's random failures in fail5, fail30 and fail30-nobreaker")
