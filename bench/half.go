@@ -90,14 +90,13 @@ type halfGoal struct {
 // round's rows are compared with that round's nginx row; with more than
 // one round the goal is judged on the median (medianHalfGoal).
 func halfTable(h *halfRun, rows []row) {
-	h.Rows, h.RoundGoals = nil, nil
+	h.Rows, h.RoundGoals, h.Goal = nil, nil, nil
 	var rounds []int
 	for _, r := range rows {
 		if r.Kind == kindOpen && !slices.Contains(rounds, r.Round) {
 			rounds = append(rounds, r.Round)
 		}
 	}
-	h.Goal = nil
 	for _, round := range rounds {
 		g := halfRound(h, rows, round)
 		if g == nil {

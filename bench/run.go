@@ -90,9 +90,8 @@ func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []ro
 
 // halfBase settles half's rate: it takes yatagarasu's (public) req/s from
 // the 1k rows measured before it (one per round) and, until it has
-// -half-base figures, runs
-// 1k against yatagarasu (public) alone again, each time with fresh
-// processes; the rate is rateOf times their median. One closed-loop
+// -half-base figures, runs 1k against yatagarasu (public) alone again,
+// each time with fresh processes; the rate is rateOf times their median. One closed-loop
 // figure can be a quarter off on a noisy host, and half's load, so its
 // p99, would move with it. The extra runs add no rows to the table.
 func (e *env) halfBase(ctx context.Context, scs []scenario, targets []target, rows []row, rateOf float64) halfRun {
@@ -221,11 +220,7 @@ func (e *env) runScenario(ctx context.Context, sc scenario, targets []target) []
 // the progress line; ok is false when ctx ended during the run, whose row
 // is then not a measurement.
 func (e *env) runReported(ctx context.Context, sc scenario, t target, round int) (r row, ok bool) {
-	label := t.name()
-	if round > 0 {
-		label = fmt.Sprintf("%s #%d", label, round)
-	}
-	fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, label)
+	fmt.Fprintf(e.progress, "%-7s %-12s ... ", sc.Name, roundName(t.name(), round))
 	profiled := e.cpuProfile
 	r = e.runOne(ctx, sc, t, round)
 	if ctx.Err() != nil {
