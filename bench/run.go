@@ -91,9 +91,10 @@ func (e *env) runAll(ctx context.Context, scs []scenario, targets []target) []ro
 // halfBase settles half's rate: it takes yatagarasu's (public) req/s from
 // the 1k rows measured before it (one per round) and, until it has
 // -half-base figures, runs 1k against yatagarasu (public) alone again,
-// each time with fresh processes; the rate is rateOf times their median. One closed-loop
-// figure can be a quarter off on a noisy host, and half's load, so its
-// p99, would move with it. The extra runs add no rows to the table.
+// each time with fresh processes; the rate is rateOf times their median.
+// One closed-loop figure can be a quarter off on a noisy host, and half's
+// load, so its p99, would move with it. The extra runs add no rows to the
+// table.
 func (e *env) halfBase(ctx context.Context, scs []scenario, targets []target, rows []row, rateOf float64) halfRun {
 	var samples []float64
 	calibrated := false
