@@ -22,13 +22,25 @@ const spliceMin = 64 << 10
 const pipeSize = 1 << 20
 
 // splicePipe is a pipe moving one stream's bytes inside the kernel; pooled
-// when empty, closed when a failed stream left bytes in it.
+// when empty, discarded when a failed stream left bytes in it. Its two
+// descriptors are closed exactly once: by discard, or by the cleanup when the
+// pool drops the pipe and it is collected.
 type splicePipe struct {
-	r, w int
-	size int // capacity granted by the kernel
+	r, w    int
+	size    int             // capacity granted by the kernel
+	cleanup runtime.Cleanup // closes r and w when the pipe is collected
 }
 
 var pipePool = sync.Pool{New: func() any {
+	if p := newSplicePipe(); p != nil {
+		return p
+	}
+	return nil
+}}
+
+// newSplicePipe makes a non-blocking pipe of up to pipeSize, or returns nil
+// when the process has no descriptors to spare.
+func newSplicePipe() *splicePipe {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil
@@ -37,12 +49,21 @@ var pipePool = sync.Pool{New: func() any {
 	if n, err := fcntl(fds[1], syscall.F_SETPIPE_SZ, pipeSize); err == nil && n > 0 {
 		p.size = n
 	}
-	runtime.AddCleanup(p, func(fds [2]int) {
+	p.cleanup = runtime.AddCleanup(p, func(fds [2]int) {
 		syscall.Close(fds[0])
 		syscall.Close(fds[1])
 	}, fds)
 	return p
-}}
+}
+
+// discard closes the pipe now and stops its cleanup: once closed, the two
+// numbers are the next socket's or file's, and a second close at some later
+// collection would cut that connection instead.
+func (p *splicePipe) discard() {
+	p.cleanup.Stop()
+	syscall.Close(p.r)
+	syscall.Close(p.w)
+}
 
 func fcntl(fd, cmd, arg int) (int, error) {
 	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
@@ -92,8 +113,7 @@ func (s *Body) SpliceTo(dst *net.TCPConn, idle time.Duration) (written int64, wr
 			pipePool.Put(p)
 		} else {
 			// Bytes may be left in it: never hand it to another stream.
-			syscall.Close(p.r)
-			syscall.Close(p.w)
+			p.discard()
 		}
 	}()
 	if idle <= 0 {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -230,5 +231,69 @@ func TestSpliceError(t *testing.T) {
 	}
 	if err := spliceError(nil, nil); err != nil {
 		t.Errorf("no failure: %v", err)
+	}
+}
+
+// TestSplicePipeDiscardClosesOnce: a discarded pipe's descriptors are closed
+// once. The kernel hands the freed numbers to the next pipe or socket the
+// process opens; a cleanup closing them again when the discarded pipe is
+// collected would cut that connection (client streams ending early, an
+// upstream connection closed under a request).
+func TestSplicePipeDiscardClosesOnce(t *testing.T) {
+	p := newSplicePipe()
+	if p == nil {
+		t.Fatal("no pipe")
+	}
+	freed := map[uintptr]bool{uintptr(p.r): true, uintptr(p.w): true}
+	p.discard()
+	p = nil
+
+	// Take the freed numbers: the lowest free descriptor is the next one
+	// handed out, so a few pipes reach them.
+	var reused []*os.File
+	for i := 0; i < 64 && len(reused) < 2; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		for _, f := range []*os.File{r, w} {
+			if freed[f.Fd()] {
+				reused = append(reused, f)
+			}
+		}
+	}
+	if len(reused) != 2 {
+		t.Fatalf("the discarded pipe's descriptors %v were not handed out again", freed)
+	}
+
+	// Collect the discarded pipe: a canary made now is unreachable in the
+	// same cycles, so once its cleanup has run, a cleanup of the pipe's has
+	// been queued too; a few more cycles let it run.
+	ran := make(chan struct{})
+	canary := new([16]byte)
+	runtime.AddCleanup(canary, func(ch chan struct{}) { close(ch) }, ran)
+	canary = nil
+	for i := 0; ; i++ {
+		runtime.GC()
+		select {
+		case <-ran:
+		default:
+			if i == 1000 {
+				t.Fatal("the canary was never collected")
+			}
+			runtime.Gosched()
+			continue
+		}
+		break
+	}
+	for range 10 {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	for _, f := range reused {
+		if _, err := fcntl(int(f.Fd()), syscall.F_GETFD, 0); err != nil {
+			t.Errorf("descriptor %d, reused after the discard, was closed behind its owner's back: %v", f.Fd(), err)
+		}
 	}
 }
