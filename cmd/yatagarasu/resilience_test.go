@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,6 +133,23 @@ func metricsOf(t *testing.T, p *proxy) string {
 	t.Helper()
 	_, body := do(t, "GET", p.url+"/metrics")
 	return string(body)
+}
+
+// metricValue is the value of the series named exactly series (name and
+// labels) in the metrics text m; the test fails when it is missing.
+func metricValue(t *testing.T, m, series string) float64 {
+	t.Helper()
+	for line := range strings.Lines(m) {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics lacks %s", series)
+	return 0
 }
 
 func wantMetrics(t *testing.T, p *proxy, lines ...string) {
