@@ -114,6 +114,20 @@ func readMem(pid int) (memStatus, error) {
 	return parseStatus(b)
 }
 
+// countFDs counts the open descriptors of pid (/proc/<pid>/fd).
+func countFDs(pid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: open descriptors: %w", err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return 0, fmt.Errorf("bench: open descriptors: %w", err)
+	}
+	return len(names), nil
+}
+
 // rssSampler polls VmRSS of one process and keeps the maximum.
 type rssSampler struct {
 	stopc chan struct{}

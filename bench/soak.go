@@ -62,7 +62,8 @@ type soakSample struct {
 	T      float64 `json:"t"`     // seconds since the soak started
 	Phase  string  `json:"phase"` // requests, reloads or idle
 	Warmup bool    `json:"warmup,omitempty"`
-	RSSMiB float64 `json:"rss_mib"` // VmRSS from /proc/<pid>/status
+	RSSMiB float64 `json:"rss_mib"`  // VmRSS from /proc/<pid>/status
+	FDs    float64 `json:"open_fds"` // entries of /proc/<pid>/fd
 	// From /metrics: go_memstats_heap_inuse_bytes, go_goroutines and the
 	// proxy's own process_resident_memory_bytes.
 	HeapMiB       float64 `json:"heap_inuse_mib"`
@@ -74,6 +75,7 @@ type soakSample struct {
 	ReloadOK      float64 `json:"reload_ok"`
 	ReloadFailed  float64 `json:"reload_failed"`
 	GCs           float64 `json:"gc_cycles"`    // go_gc_duration_seconds_count so far
+	CutClient     float64 `json:"cut_client"`   // http_streams_cut_total{side="client"} so far, every bucket
 	Series        int     `json:"series"`       // series on /metrics
 	AccessLines   int64   `json:"access_lines"` // access-log lines the proxy wrote so far
 	Err           string  `json:"error,omitempty"`
@@ -136,6 +138,10 @@ type soakPhase struct {
 	RSS         growthStats `json:"rss_mib"`
 	Heap        growthStats `json:"heap_inuse_mib"`
 	Goroutines  growthStats `json:"goroutines"`
+	FDs         growthStats `json:"open_fds"`
+	// Leavers are the clients that hung up mid-body beside the load
+	// (soakleave.go).
+	Leavers *soakLeavers `json:"leavers,omitempty"`
 	// AccessLines the proxy wrote between Before and After; Upstream the
 	// requests the origin received over the same span.
 	AccessLines int64        `json:"access_lines"`
@@ -576,6 +582,10 @@ func (e *env) soakPhase(ctx context.Context, name string, sp *soakProxy, s *soak
 		return ph
 	}
 	loadCtx, loadDone := context.WithCancel(ctx)
+	leavers := make(chan *soakLeavers, 1)
+	go func() {
+		leavers <- leaveLoop(loadCtx, "127.0.0.1:"+strconv.Itoa(sp.params.Port), "/bench/"+soakLeaveObject, soakLeaveEvery)
+	}()
 	var reloads chan *soakReloads
 	if during != nil {
 		reloads = make(chan *soakReloads, 1)
@@ -589,6 +599,7 @@ func (e *env) soakPhase(ctx context.Context, name string, sp *soakProxy, s *soak
 	loadDone()
 	end := time.Now()
 	ph.End = s.since(end)
+	ph.Leavers = <-leavers
 	if during != nil {
 		ph.Reloads = <-reloads
 	}
@@ -612,6 +623,10 @@ func (e *env) soakPhase(ctx context.Context, name string, sp *soakProxy, s *soak
 		ph.Upstream = up1.sub(up0).Requests
 	}
 	ph.AccessLines = ph.After.AccessLines - ph.Before.AccessLines
+	if during == nil && ph.Before.Err == "" && ph.After.Err == "" {
+		cut := ph.After.CutClient - ph.Before.CutClient
+		ph.Leavers.CutCounted = &cut
+	}
 	if r := ph.Reloads; r != nil {
 		r.ProxyOK = int64(ph.After.ReloadOK - ph.Before.ReloadOK)
 		r.ProxyFailed = int64(ph.After.ReloadFailed - ph.Before.ReloadFailed)
@@ -620,7 +635,7 @@ func (e *env) soakPhase(ctx context.Context, name string, sp *soakProxy, s *soak
 		ph.Error = fmt.Sprintf("yatagarasu exited during the phase (%v)", sp.p.waitErr)
 	}
 
-	var ts, rss, heap, gor []float64
+	var ts, rss, heap, gor, fds []float64
 	var gc0, gc1 float64
 	for _, smp := range s.all() {
 		if smp.Phase != name || smp.Warmup || smp.Err != "" {
@@ -634,8 +649,10 @@ func (e *env) soakPhase(ctx context.Context, name string, sp *soakProxy, s *soak
 		rss = append(rss, smp.RSSMiB)
 		heap = append(heap, smp.HeapMiB)
 		gor = append(gor, smp.Goroutines)
+		fds = append(fds, smp.FDs)
 	}
 	ph.RSS, ph.Heap, ph.Goroutines = computeGrowth(ts, rss), computeGrowth(ts, heap), computeGrowth(ts, gor)
+	ph.FDs = computeGrowth(ts, fds)
 	ph.MeasuredGCs = int(gc1 - gc0)
 	return ph
 }
@@ -945,6 +962,11 @@ func (s *soakSampler) take(ctx context.Context) soakSample {
 	} else {
 		smp.RSSMiB = float64(m.RSSKiB) / 1024
 	}
+	if n, err := countFDs(s.pid); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		smp.FDs = float64(n)
+	}
 	if m, err := s.fetch(ctx); err != nil {
 		errs = append(errs, err.Error())
 	} else {
@@ -957,6 +979,7 @@ func (s *soakSampler) take(ctx context.Context) soakSample {
 		smp.ReloadOK, smp.ReloadFailed = m.ReloadOK, m.ReloadFailed
 		smp.Series = m.Series
 		smp.GCs = m.GCs
+		smp.CutClient = m.StreamsCutClient
 		s.mu.Lock()
 		s.heap = m.HeapSeries
 		s.mu.Unlock()

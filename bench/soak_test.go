@@ -257,6 +257,9 @@ http_requests_total{bucket="extra",method="GET",status="200"} 5
 http_requests_total{bucket="(none)",method="OTHER",status="405"} 1
 go_info_ext{compiler="gc", GOARCH="amd64"} 1
 go_gc_duration_seconds_count 17
+http_streams_cut_total{bucket="bench",side="client"} 40
+http_streams_cut_total{bucket="bench",side="upstream"} 3
+http_streams_cut_total{bucket="extra",side="client"} 2
 `
 
 func TestParseSoakMetrics(t *testing.T) {
@@ -265,7 +268,7 @@ func TestParseSoakMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := soakMetrics{Goroutines: 73, HeapInuse: 12 << 20, HeapSeries: seriesHeapInuse, HeapAlloc: 10 << 20, ProcessRSS: 34 << 20,
-		Requests: 99016, Generation: 41, ReloadOK: 40, ReloadFailed: 2, GCs: 17, Series: 13}
+		Requests: 99016, Generation: 41, ReloadOK: 40, ReloadFailed: 2, GCs: 17, StreamsCutClient: 42, Series: 16}
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("parseSoakMetrics =\n%+v\nwant\n%+v", m, want)
 	}
@@ -305,11 +308,13 @@ func TestSoakGoals(t *testing.T) {
 	}
 	phases := []soakPhase{
 		{Name: soakPhaseRequest, Load: loadResult{Requests: 1000, Statuses: map[int]int64{200: 1000}},
-			RSS: grow(30, 31), Heap: grow(10, 11), Goroutines: grow(72, 72),
-			Before: soakSample{Goroutines: 7}, After: soakSample{Goroutines: 72}, Settled: soakSample{Goroutines: 7}, SettledAfter: 21},
+			RSS: grow(30, 31), Heap: grow(10, 11), Goroutines: grow(72, 72), FDs: grow(150, 170),
+			Leavers: &soakLeavers{Object: "16m", Started: 600, Left: 600, CutCounted: new(600.0)},
+			Before:  soakSample{Goroutines: 7}, After: soakSample{Goroutines: 72}, Settled: soakSample{Goroutines: 7}, SettledAfter: 21},
 		{Name: soakPhaseReload, Load: loadResult{Requests: 500, Errors: 2, StatusErrors: 2, Statuses: map[int]int64{200: 498, 503: 2}},
-			RSS: grow(30, 30), Heap: grow(10, 10), Goroutines: computeGrowth([]float64{1}, []float64{70}),
-			Before: soakSample{Goroutines: 7}, After: soakSample{Goroutines: 7}, Settled: soakSample{Goroutines: 7}, SettledAfter: 3,
+			RSS: grow(30, 30), Heap: grow(10, 10), Goroutines: computeGrowth([]float64{1}, []float64{70}), FDs: grow(150, 150),
+			Leavers: &soakLeavers{Object: "16m", Started: 50, Left: 48, Failed: 2, Errors: []string{"leaver: 503 Service Unavailable"}},
+			Before:  soakSample{Goroutines: 7}, After: soakSample{Goroutines: 7}, Settled: soakSample{Goroutines: 7}, SettledAfter: 3,
 			Reloads: &soakReloads{Requested: 10, OK: 10, PerSecond: 5}},
 		{Name: "broken", Error: "stalled"},
 	}
@@ -329,12 +334,16 @@ func TestSoakGoals(t *testing.T) {
 		{soakPhaseRequest, "RSS growth < 5% after the warm-up", true, true, "+3.3%"},
 		{soakPhaseRequest, "Go heap in use growth < 5% after the warm-up", true, false, "+10.0%"},
 		{soakPhaseRequest, "goroutines growth < 5% after the warm-up", true, true, "+0.0%"},
+		{soakPhaseRequest, "open descriptors growth < 5% after the warm-up", true, false, "+13.3% (150.0 -> 170.0, means"},
+		{soakPhaseRequest, "every client leaving mid-body is served until it hangs up (GET /bench/16m, 64 KiB read)", true, true, "600 of 600, 0 failed; the proxy counted 600 client cuts"},
 		{soakPhaseRequest, "goroutines back to the baseline 3s after the load", true, false, "7 before the load, 72 after; back to 7 after 21s"},
 		{soakPhaseReload, "no client request fails", true, false, "statuses 503:2"},
 		{soakPhaseReload, "every reload succeeds", true, true, "10 of 10 ok"},
 		{soakPhaseReload, "RSS growth < 5% after the warm-up", true, true, "+0.0%"},
 		{soakPhaseReload, "Go heap in use growth < 5% after the warm-up", true, true, "+0.0%"},
 		{soakPhaseReload, "goroutines growth < 5% after the warm-up", false, false, "1 measured samples"},
+		{soakPhaseReload, "open descriptors growth < 5% after the warm-up", true, true, "+0.0%"},
+		{soakPhaseReload, "every client leaving mid-body is served until it hangs up (GET /bench/16m, 64 KiB read)", true, false, "48 of 50, 2 failed: leaver: 503 Service Unavailable"},
 		{soakPhaseReload, "goroutines back to the baseline 3s after the load", true, true, "7 before the load, 7 after"},
 		{"broken", "phase completes", true, false, "stalled"},
 		{"stream 1g", "fresh proxy: complete, peak RSS < 64 MiB", true, true, "peak RSS 40.0 MiB"},

@@ -121,8 +121,11 @@ type soakMetrics struct {
 	ReloadOK     float64 // config_reload_success_total
 	ReloadFailed float64 // config_reload_failure_total
 	GCs          float64 // go_gc_duration_seconds_count: GC cycles so far
-	Series       int     // series exposed: grows when metric sets leak
-	Missing      []string
+	// StreamsCutClient is http_streams_cut_total{side="client"}, every
+	// bucket: streams whose client went away mid-body.
+	StreamsCutClient float64
+	Series           int // series exposed: grows when metric sets leak
+	Missing          []string
 }
 
 // Series names read by soakMetricsOf.
@@ -136,6 +139,7 @@ const (
 	seriesReloadOK   = "config_reload_success_total"
 	seriesReloadFail = "config_reload_failure_total"
 	seriesGCs        = "go_gc_duration_seconds_count"
+	seriesStreamsCut = "http_streams_cut_total"
 )
 
 var errSoakMetrics = errors.New("bench: /metrics has no go_goroutines and no heap series")
@@ -169,6 +173,10 @@ func soakMetricsOf(samples []sample) (soakMetrics, error) {
 			m.ReloadFailed = s.value
 		case seriesGCs:
 			m.GCs = s.value
+		case seriesStreamsCut:
+			if s.labels["side"] == "client" {
+				m.StreamsCutClient += s.value
+			}
 		}
 	}
 	m.Series = len(samples)
@@ -274,7 +282,10 @@ func growthGoal(phase, what, unit string, g growthStats) soakGoal {
 		return goal
 	}
 	goal.Judged, goal.Met = true, g.Pct < soakGrowthGoalPct
-	goal.Got = fmt.Sprintf("%+.1f%% (%s -> %s %s, means of %d samples)", g.Pct, fmtNum(g.First), fmtNum(g.Last), unit, g.Window)
+	if unit != "" {
+		unit = " " + unit
+	}
+	goal.Got = fmt.Sprintf("%+.1f%% (%s -> %s%s, means of %d samples)", g.Pct, fmtNum(g.First), fmtNum(g.Last), unit, g.Window)
 	return goal
 }
 
@@ -297,7 +308,11 @@ func soakGoals(phases []soakPhase, streams []soakStream) []soakGoal {
 		out = append(out,
 			growthGoal(p.Name, "RSS", "MiB", p.RSS),
 			growthGoal(p.Name, "Go heap in use", "MiB", p.Heap),
-			growthGoal(p.Name, "goroutines", "", p.Goroutines))
+			growthGoal(p.Name, "goroutines", "", p.Goroutines),
+			growthGoal(p.Name, "open descriptors", "", p.FDs))
+		if p.Leavers != nil {
+			out = append(out, leaversGoal(p.Name, p.Leavers))
+		}
 		g := soakGoal{Phase: p.Name, Goal: fmt.Sprintf("goroutines back to the baseline %.0fs after the load", soakAfterDelay.Seconds())}
 		if p.Before.Err == "" && p.After.Err == "" {
 			g.Judged, g.Met = true, p.After.Goroutines <= p.Before.Goroutines

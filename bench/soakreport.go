@@ -42,7 +42,9 @@ func printSoakHeader(w io.Writer, res *soakResults) {
 	if len(res.StreamList) > 0 {
 		fmt.Fprintf(w, "         3. streams: one GET of each of %s on one connection, through the soaked proxy, then a fresh one\n", strings.Join(res.StreamList, ", "))
 	}
-	fmt.Fprintf(w, "sampled: VmRSS, heap in use and goroutines every %s; warm-up excluded: the first %s of load of each phase\n",
+	fmt.Fprintf(w, "beside:  phases 1 and 2, a client every %s that GETs /bench/%s, reads %d KiB of it and hangs up\n",
+		soakLeaveEvery, soakLeaveObject, soakLeaveRead>>10)
+	fmt.Fprintf(w, "sampled: VmRSS, heap in use, goroutines and open descriptors every %s; warm-up excluded: the first %s of load of each phase\n",
 		soakInterval, res.Warmup)
 }
 
@@ -95,7 +97,7 @@ func printSoak(w io.Writer, res *soakResults) {
 			for _, m := range []struct {
 				name string
 				g    growthStats
-			}{{"RSS MiB", p.RSS}, {"heap MiB", p.Heap}, {"goroutines", p.Goroutines}} {
+			}{{"RSS MiB", p.RSS}, {"heap MiB", p.Heap}, {"goroutines", p.Goroutines}, {"open fds", p.FDs}} {
 				row := []string{p.Name, m.name, fmt.Sprint(m.g.Samples), fmt.Sprint(p.MeasuredGCs), fmt.Sprint(m.g.Window), "-", "-", "n/a", "-", "n/a"}
 				if m.g.Samples > 0 {
 					row[5], row[6], row[8] = fmtNum(m.g.First), fmtNum(m.g.Last), fmtNum(m.g.Peak)

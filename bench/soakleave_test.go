@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLeaveOnce: a leaver is served when it gets a 200 and its first
+// soakLeaveRead bytes, and fails on an error status or a body cut before
+// them; leaveLoop counts both.
+func TestLeaveOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bench/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			_, _ = w.Write([]byte(big)) // fails once the leaver is gone
+		case "/bench/short":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			_, _ = w.Write([]byte(big[:1000]))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // cut the stream
+		default:
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+	ctx := context.Background()
+
+	if err := leaveOnce(ctx, addr, "/bench/big"); err != nil {
+		t.Errorf("big: %v", err)
+	}
+	if err := leaveOnce(ctx, addr, "/bench/busy"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("busy: %v, want the 503", err)
+	}
+	if err := leaveOnce(ctx, addr, "/bench/short"); err == nil || !strings.Contains(err.Error(), "1000 of the first 65536 bytes") {
+		t.Errorf("short: %v, want the stream cut at 1000 bytes", err)
+	}
+
+	for _, tc := range []struct {
+		path         string
+		left, failed bool
+	}{{"/bench/big", true, false}, {"/bench/busy", false, true}} {
+		lctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(50*time.Millisecond, cancel)
+		l := leaveLoop(lctx, addr, tc.path, time.Millisecond)
+		if l.Started == 0 || l.Left+l.Failed != l.Started || (l.Left > 0) != tc.left || (l.Failed > 0) != tc.failed {
+			t.Errorf("%s: %+v", tc.path, l)
+		}
+		if len(l.Errors) > soakLeaveErrKeep {
+			t.Errorf("%s: %d errors kept, want at most %d", tc.path, len(l.Errors), soakLeaveErrKeep)
+		}
+		if l.Object != strings.TrimPrefix(tc.path, "/bench/") {
+			t.Errorf("object %q", l.Object)
+		}
+	}
+}
+
+// TestCountFDs: one more open file is one more descriptor.
+func TestCountFDs(t *testing.T) {
+	before, err := countFDs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	after, err := countFDs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 {
+		t.Fatalf("%d descriptors, then %d with one more file open", before, after)
+	}
+	if _, err := countFDs(-1); err == nil {
+		t.Fatal("no error for a process that does not exist")
+	}
+}
