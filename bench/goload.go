@@ -62,6 +62,7 @@ func runLoadRole(args []string) error {
 	dur := fs.Duration("d", 10*time.Second, "duration (a cap when -n is set)")
 	count := fs.Int64("n", 0, "stop after this many requests (0: run for -d)")
 	rate := fs.Float64("rate", 0, "open loop: send this many requests per second in all, on a fixed schedule (0: closed loop)")
+	reconnect := fs.Int64("reconnect", 0, "closed loop: close each connection after this many responses and dial a new one (0: never)")
 	var headers headerList
 	fs.Var(&headers, "H", "extra request header \"Name: value\" (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -73,7 +74,7 @@ func runLoadRole(args []string) error {
 		<-sig
 		loadStop.Store(true)
 	}()
-	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Rate: *rate, Headers: headers})
+	r, err := goLoad(loadSpec{URL: *target, Conns: *conns, Duration: *dur, Requests: *count, Rate: *rate, Reconnect: *reconnect, Headers: headers})
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,7 @@ func goLoad(spec loadSpec) (loadResult, error) {
 		for i := range workers {
 			w := &workers[i]
 			c := &loadConn{id: i, addr: u.Host, readBufSize: readBufSize}
-			wg.Go(func() { w.run(c, request, deadline, spec.Requests > 0, &remaining) })
+			wg.Go(func() { w.run(c, request, deadline, spec.Requests > 0, &remaining, spec.Reconnect) })
 		}
 	}
 	wg.Wait()
@@ -239,6 +240,7 @@ type loadConn struct {
 	readBufSize int
 	conn        net.Conn
 	br          *bufio.Reader
+	served      int64 // responses read on conn
 }
 
 // dial connects; deadline is the connection's I/O deadline, generous,
@@ -249,7 +251,7 @@ func (c *loadConn) dial(deadline time.Time) error {
 		return err
 	}
 	_ = nc.SetDeadline(deadline)
-	c.conn = nc
+	c.conn, c.served = nc, 0
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, c.readBufSize)
 	} else {
@@ -314,8 +316,10 @@ func (c *loadConn) roundTrip(w *loadWorker, request []byte, connDeadline time.Ti
 // run is connection c's closed loop. It stops at the deadline, on
 // SIGUSR1 (loadStop) or, in count mode, when the shared budget of requests
 // is used up. A request started before then is allowed to finish. Failed
-// requests are counted and the first ones described (w.fail).
-func (w *loadWorker) run(c *loadConn, request []byte, deadline time.Time, counted bool, remaining *atomic.Int64) {
+// requests are counted and the first ones described (w.fail). With
+// reconnect > 0 the connection is closed after every reconnect responses
+// on it, and the next request dials a new one.
+func (w *loadWorker) run(c *loadConn, request []byte, deadline time.Time, counted bool, remaining *atomic.Int64, reconnect int64) {
 	defer c.close()
 	// Connection deadline: generous, only to unstick a dead peer.
 	connDeadline := deadline.Add(time.Minute)
@@ -330,6 +334,9 @@ func (w *loadWorker) run(c *loadConn, request []byte, deadline time.Time, counte
 		}
 		if ok {
 			w.hist.record(time.Since(sent))
+			if c.served++; reconnect > 0 && c.served >= reconnect {
+				c.close()
+			}
 		}
 	}
 }

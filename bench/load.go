@@ -35,6 +35,10 @@ type loadSpec struct {
 	// Rate, when > 0, makes it an open loop (Go loader only): this many
 	// requests per second in all, sent on a fixed schedule for Duration.
 	Rate float64
+	// Reconnect, when > 0, closes each connection after this many
+	// responses and dials a new one (Go loader, closed loop only), as real
+	// clients come and go; 0 keeps every connection for the whole run.
+	Reconnect int64
 }
 
 // loadResult is what a generator measured. Durations are nanoseconds in JSON.
@@ -144,6 +148,9 @@ func (e *env) startGoLoad(spec loadSpec, logPath string) (*goLoadRun, error) {
 	}
 	if spec.Rate > 0 {
 		argv = append(argv, "-rate", strconv.FormatFloat(spec.Rate, 'f', -1, 64))
+	}
+	if spec.Reconnect > 0 {
+		argv = append(argv, "-reconnect", strconv.FormatInt(spec.Reconnect, 10))
 	}
 	for _, h := range spec.Headers {
 		argv = append(argv, "-H", h)

@@ -39,6 +39,7 @@ import (
 const (
 	soakObject       = "1k"
 	soakDefaultConns = 64
+	soakReconnect    = 1000              // responses per load connection before it is closed and dialled again
 	soakInterval     = time.Second       // sampling period of phases 1 and 2
 	soakAfterDelay   = 3 * time.Second   // after the load: the goroutines' goal sample
 	soakSettleMax    = 150 * time.Second // after the load: how long to wait for the goroutines to come back
@@ -199,6 +200,7 @@ type soakResults struct {
 	Pinning     string    `json:"pinning"`
 	Commit      string    `json:"commit,omitempty"`
 	Conns       int       `json:"connections"`
+	Reconnect   int64     `json:"reconnect_after"` // responses per load connection
 	Object      string    `json:"object"`
 	Requests    int64     `json:"soak_requests"` // 0 when Duration is set
 	Duration    string    `json:"soak_duration,omitempty"`
@@ -273,6 +275,7 @@ func runSoak(ctx context.Context, opts options) int {
 		Pinning:    pinning,
 		Commit:     gitCommit(e.root),
 		Conns:      conns,
+		Reconnect:  soakReconnect,
 		Object:     soakObject,
 		Requests:   opts.soakRequests,
 		Reloads:    opts.soakReloads,
@@ -422,7 +425,7 @@ func (e *env) soak(ctx context.Context, bin string, res *soakResults) error {
 	}()
 
 	// Phase 1: requests.
-	spec := loadSpec{URL: sp.base + "/bench/" + soakObject, Conns: res.Conns, Duration: soakCountCap, Requests: e.opts.soakRequests}
+	spec := loadSpec{URL: sp.base + "/bench/" + soakObject, Conns: res.Conns, Duration: soakCountCap, Requests: e.opts.soakRequests, Reconnect: soakReconnect}
 	what := fmt.Sprintf("%d x GET /bench/%s", spec.Requests, soakObject)
 	if e.opts.soakDuration > 0 {
 		spec.Duration, spec.Requests = e.opts.soakDuration, 0
@@ -440,7 +443,7 @@ func (e *env) soak(ctx context.Context, bin string, res *soakResults) error {
 	if e.opts.soakReloads > 0 {
 		fmt.Fprintf(e.progress, "soak 2/3 reloads: %d POST /admin/reload under %d connections of GET /bench/%s ...\n",
 			e.opts.soakReloads, res.Conns, soakObject)
-		spec := loadSpec{URL: sp.base + "/bench/" + soakObject, Conns: res.Conns, Duration: soakReloadCap}
+		spec := loadSpec{URL: sp.base + "/bench/" + soakObject, Conns: res.Conns, Duration: soakReloadCap, Reconnect: soakReconnect}
 		p2 := e.soakPhase(ctx, soakPhaseReload, sp, s, o, spec, dir, func(ctx context.Context) *soakReloads {
 			return e.soakReloadLoop(ctx, sp, s)
 		})

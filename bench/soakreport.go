@@ -31,7 +31,7 @@ func printSoakHeader(w io.Writer, res *soakResults) {
 	if res.Duration != "" {
 		req = fmt.Sprintf("GET /bench/%s for %s", res.Object, res.Duration)
 	}
-	fmt.Fprintf(w, "phases:  1. requests: %s over %d connections (go loader)\n", req, res.Conns)
+	fmt.Fprintf(w, "phases:  1. requests: %s over %d connections, each closed and dialled again after %d responses (go loader)\n", req, res.Conns, soakReconnect)
 	if res.Reloads > 0 {
 		pace := "back to back"
 		if res.ReloadEvery != "" {
