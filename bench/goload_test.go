@@ -12,22 +12,15 @@ import (
 // run by default, and with Reconnect dials a new one after that many
 // responses on each, losing no request.
 func TestGoLoadReconnect(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var dialled atomic.Int64
-	srv := &http.Server{
+	url := "http://" + serveHTTP(t, &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }),
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			if s == http.StateNew {
 				dialled.Add(1)
 			}
 		},
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	url := "http://" + ln.Addr().String() + "/bench/1k"
+	}) + "/bench/1k"
 
 	for _, tc := range []struct {
 		reconnect          int64
@@ -50,4 +43,17 @@ func TestGoLoadReconnect(t *testing.T) {
 			t.Errorf("reconnect %d: %d connections, want %d-%d", tc.reconnect, n, tc.minConns, tc.maxConns)
 		}
 	}
+}
+
+// serveHTTP serves srv on a free loopback port until the test ends and
+// returns its address.
+func serveHTTP(t *testing.T, srv *http.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }

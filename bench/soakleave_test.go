@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -15,12 +14,8 @@ import (
 // soakLeaveRead bytes, and fails on an error status or a body cut before
 // them; leaveLoop counts both.
 func TestLeaveOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := strings.Repeat("x", 1<<20)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serveHTTP(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/bench/big":
 			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
@@ -33,10 +28,7 @@ func TestLeaveOnce(t *testing.T) {
 		default:
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		}
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	addr := ln.Addr().String()
+	})})
 	ctx := context.Background()
 
 	if err := leaveOnce(ctx, addr, "/bench/big"); err != nil {
