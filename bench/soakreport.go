@@ -104,11 +104,8 @@ func printSoak(w io.Writer, res *soakResults) {
 				}
 				if m.g.Valid {
 					row[7] = fmtGrowth(m.g)
-					row[9] = "ok"
-					if m.g.Pct >= soakGrowthGoalPct {
-						row[9] = "FAIL"
-					}
 				}
+				row[9] = strings.TrimSpace(okFail(growthGoal(p.Name, m.name, "", m.g)))
 				t = append(t, row)
 			}
 		}
