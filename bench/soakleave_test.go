@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,7 +16,9 @@ import (
 // them; leaveLoop counts both.
 func TestLeaveOnce(t *testing.T) {
 	big := strings.Repeat("x", 1<<20)
+	var hits atomic.Int64
 	addr := serveHTTP(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
 		switch r.URL.Path {
 		case "/bench/big":
 			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
@@ -45,10 +48,19 @@ func TestLeaveOnce(t *testing.T) {
 		path         string
 		left, failed bool
 	}{{"/bench/big", true, false}, {"/bench/busy", false, true}} {
+		// Leavers go one at a time: once the server has seen the
+		// (soakLeaveErrKeep+2)th, the ones before it have been counted.
+		const atLeast = soakLeaveErrKeep + 1
 		lctx, cancel := context.WithCancel(ctx)
-		time.AfterFunc(50*time.Millisecond, cancel)
-		l := leaveLoop(lctx, addr, tc.path, time.Millisecond)
-		if l.Started == 0 || l.Left+l.Failed != l.Started || (l.Left > 0) != tc.left || (l.Failed > 0) != tc.failed {
+		done := make(chan *soakLeavers)
+		from := hits.Load()
+		go func() { done <- leaveLoop(lctx, addr, tc.path, time.Millisecond) }()
+		for deadline := time.Now().Add(30 * time.Second); hits.Load()-from <= atLeast && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		l := <-done
+		if l.Started < atLeast || l.Left+l.Failed != l.Started || (l.Left > 0) != tc.left || (l.Failed > 0) != tc.failed {
 			t.Errorf("%s: %+v", tc.path, l)
 		}
 		if len(l.Errors) > soakLeaveErrKeep {

@@ -263,8 +263,10 @@ func TestSplicePipeDiscardClosesOnce(t *testing.T) {
 			}
 		}
 	}
-	if len(reused) != 2 {
-		t.Fatalf("the discarded pipe's descriptors %v were not handed out again", freed)
+	if len(reused) == 0 {
+		// (One may have gone to a socket some other goroutine opened
+		// meanwhile; both is a machine that hands out numbers otherwise.)
+		t.Fatalf("neither of the discarded pipe's descriptors %v was handed out again", freed)
 	}
 
 	// Collect the discarded pipe: a canary made now is unreachable in the
