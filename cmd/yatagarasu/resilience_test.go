@@ -28,12 +28,18 @@ type faultOrigin struct {
 	addr    string
 	hits    atomic.Int64
 	accepts atomic.Int64
-	// at records when each request arrived.
+	// at records when each request arrived; open holds the connections
+	// not yet closed.
 	mu     sync.Mutex
 	at     []time.Time
+	open   map[net.Conn]struct{}
 	script atomic.Pointer[func(n int64, c net.Conn) bool]
 	wg     sync.WaitGroup
 }
+
+// originLinger is how long a fault origin waits, once its test has ended
+// and the proxy has been stopped, for the proxy to close its connections.
+const originLinger = 10 * time.Second
 
 // reply writes a complete response with body and returns true (keep-alive).
 func reply(c net.Conn, status int, headers string, body string) bool {
@@ -49,7 +55,7 @@ func startFaultOrigin(t *testing.T, script func(n int64, c net.Conn) bool) *faul
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &faultOrigin{ln: ln, addr: ln.Addr().String()}
+	o := &faultOrigin{ln: ln, addr: ln.Addr().String(), open: map[net.Conn]struct{}{}}
 	o.setScript(script)
 	o.wg.Add(1)
 	go func() {
@@ -60,10 +66,18 @@ func startFaultOrigin(t *testing.T, script func(n int64, c net.Conn) bool) *faul
 				return
 			}
 			o.accepts.Add(1)
+			o.mu.Lock()
+			o.open[c] = struct{}{}
+			o.mu.Unlock()
 			o.wg.Add(1)
 			go func() {
 				defer o.wg.Done()
-				defer c.Close()
+				defer func() {
+					c.Close()
+					o.mu.Lock()
+					delete(o.open, c)
+					o.mu.Unlock()
+				}()
 				br := bufio.NewReader(c)
 				for {
 					if !readRequest(br) {
@@ -80,7 +94,26 @@ func startFaultOrigin(t *testing.T, script func(n int64, c net.Conn) bool) *faul
 			}()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); o.wg.Wait() })
+	t.Cleanup(func() {
+		// The proxy is stopped by now (cleanups run last-registered first):
+		// every connection it had should be closed. One still open is a
+		// failure, not a hang of the whole run.
+		ln.Close()
+		done := make(chan struct{})
+		go func() { o.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+			return
+		case <-time.After(originLinger):
+		}
+		o.mu.Lock()
+		t.Errorf("%d origin connections still open %s after the test: the proxy never closed them", len(o.open), originLinger)
+		for c := range o.open {
+			c.Close()
+		}
+		o.mu.Unlock()
+		<-done
+	})
 	return o
 }
 
