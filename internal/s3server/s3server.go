@@ -209,6 +209,7 @@ func (s *Server) Start() error {
 	s.cmd = exec.Command(s.bin, s.kind.args(s.Addr, s.Root)...)
 	s.cmd.Env = append(os.Environ(), s.kind.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.SysProcAttr = procAttr()
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("s3server: starting %s: %w", s.bin, err)
 	}
