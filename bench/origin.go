@@ -268,7 +268,8 @@ func (o *originProc) stop() {
 		o.proc.stop()
 	}
 	if o.release != nil {
-		o.release()
+		o.release() // a raw close: never twice, the number may be another socket's by then
+		o.release = nil
 	}
 }
 
