@@ -25,13 +25,16 @@ import (
 // watched for leaks while it works.
 //
 //  1. requests: -soak-requests 1 KiB GETs (or -soak-duration of them) over
-//     64 connections with the access log on;
+//     64 connections, each redialled after soakReconnect responses, with the
+//     access log on;
 //  2. reloads: -soak-reloads POST /admin/reload while the same load runs,
 //     each switching to a config that really rebuilds something (soakcalc.go);
 //  3. streams: one 1 GiB and one 5 GiB GET through the proxy.
 //
-// Through phases 1 and 2 the proxy's RSS (/proc), Go heap in use and
-// goroutines (/metrics) are sampled every second. Each load phase reports
+// Beside the load of phases 1 and 2, clients hang up mid-body
+// (soakleave.go). Through phases 1 and 2 the proxy's RSS and open
+// descriptors (/proc), Go heap in use and goroutines (/metrics) are sampled
+// every second. Each load phase reports
 // the mean of the first 10 % of its samples after the warm-up against the
 // last 10 %, and the goroutines before the load against ~3 s after it.
 
