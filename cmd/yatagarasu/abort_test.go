@@ -50,7 +50,7 @@ func TestClientsLeavingMidBodyDisturbNoOne(t *testing.T) {
 		return nil
 	}
 	leave := func() error {
-		c, err := net.Dial("tcp", p.node.addr())
+		c, err := net.Dial("tcp", p.addr())
 		if err != nil {
 			return err
 		}
